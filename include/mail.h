@@ -1,0 +1,68 @@
+/*
+ * mail.h - a parsed message in a plain struct the rest of the code reads.
+ *
+ * mail_parse_file() parses with GMime from a file (streamed, never the
+ * whole message in memory), decodes every header and the best text body
+ * to valid UTF-8, and decodes attachments straight into the spool.
+ * Everything in a mail_msg is owned by it and freed by mail_msg_free().
+ */
+#ifndef CG_MAIL_H
+#define CG_MAIL_H
+
+#include <glib.h>
+#include "spool.h"
+
+typedef struct {
+	char	*name;		/* sanitised display name (spool_safe_name) */
+	char	*content_type;	/* "application/pdf", lowercase */
+	char	*digest;	/* in the spool, kind SPOOL_ATT; NULL if not saved */
+	gint64	 size;		/* decoded bytes */
+} mail_attachment;
+
+typedef struct {
+	char	*name;		/* header name as sent */
+	char	*value;		/* decoded, unfolded, valid UTF-8, CR/LF/NUL removed */
+} mail_header;
+
+typedef struct {
+	char	*message_id;	/* without <>, NULL if missing or unusable */
+	char	*from_addr;	/* lowercase-domain address, NULL if none valid */
+	char	*from_name;	/* display name, may be NULL */
+	char	*reply_to;	/* address or NULL */
+	char	*return_path;	/* envelope sender from Return-Path: "" for <>, NULL if absent */
+	GPtrArray *to;		/* char *: addresses that passed cg_address_valid */
+	GPtrArray *cc;		/* char * */
+	char	*subject;	/* decoded, single line; "" if missing */
+	gint64	 date;		/* seconds since epoch, 0 if missing or bad */
+	char	*in_reply_to;	/* message id without <>, or NULL */
+	GPtrArray *references;	/* char *, oldest first, without <> */
+	char	*text;		/* best text body, valid UTF-8, "" if none */
+	gboolean text_from_html; /* text came from a text/html part */
+	GPtrArray *attachments;	/* mail_attachment * */
+	GPtrArray *headers;	/* mail_header *, in order */
+	gint64	 size;		/* bytes of the raw message */
+	GPtrArray *problems;	/* char *: what was odd or dropped, for the record */
+} mail_msg;
+
+/*
+ * Parse the raw message in path.  When sp is not NULL, attachments are
+ * decoded into it (kind SPOOL_ATT); otherwise they are only listed.
+ * Returns NULL with CG_ERROR_PERM only when nothing usable could be
+ * read (empty file, not a message at all); odd input is parsed as far as
+ * it goes and noted in problems.  CG_ERROR_TEMP on I/O errors.
+ */
+mail_msg *mail_parse_file(const char *path, spool *sp, GError **error);
+
+/* Same, from a memory buffer (tests, rules test). */
+mail_msg *mail_parse_data(const char *data, size_t len, spool *sp, GError **error);
+
+void mail_msg_free(mail_msg *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(mail_msg, mail_msg_free)
+
+/* First header named name (case-insensitive), or NULL; owned by m. */
+const char *mail_header_get(const mail_msg *m, const char *name);
+
+/* The domain part of an address (pointer into addr), or NULL. */
+const char *mail_addr_domain(const char *addr);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * store.h - the SQLite store: schema, migrations and every query.
+ *
+ * Every SQL statement of the project lives in store.c, so moving to
+ * another database is one file's work.  The database runs in WAL mode
+ * with synchronous=FULL, foreign keys on and a busy timeout; the schema
+ * is versioned with PRAGMA user_version and migrated forward at open.
+ *
+ * Tables (see docs/schema.md): cases, case_fields, messages,
+ * attachments, events, outbox, mailbox_state.
+ *
+ * Errors: SQLITE_BUSY/LOCKED, SQLITE_FULL, SQLITE_IOERR and a read-only
+ * database are CG_ERROR_TEMP (leave the message on the server, retry);
+ * a constraint violation or a bad argument is CG_ERROR_PERM.
+ */
+#ifndef CG_STORE_H
+#define CG_STORE_H
+
+#include <glib.h>
+
+typedef struct store store;
+
+#define CASE_ACTIVE	"Active"
+#define CASE_RESOLVED	"Resolved"
+
+typedef struct {
+	gint64	 id;		/* row id; also the case number */
+	char	*public_id;	/* CASE-000123 */
+	char	*member;	/* member's address */
+	char	*member_name;	/* may be NULL */
+	char	*subject;
+	char	*type, *sub_type, *update_type;	/* may be NULL */
+	char	*team, *priority;		/* may be NULL */
+	char	*status;	/* CASE_ACTIVE or CASE_RESOLVED */
+	gboolean needs_info;
+	gint64	 created, updated;	/* seconds since epoch */
+} store_case;
+
+typedef struct {
+	gint64	 id;
+	gint64	 case_id;
+	char	*direction;	/* "in" or "out" */
+	char	*role;		/* "member", "staff", "unknown", "gateway" */
+	char	*message_id;	/* without <>, may be NULL */
+	char	*source_key;	/* "account/folder/uidvalidity/uid", may be NULL */
+	char	*raw_digest;	/* spool digest of the raw message, may be NULL */
+	char	*from_addr;
+	char	*to_addrs;	/* comma separated */
+	char	*subject;
+	char	*text;
+	gint64	 date;		/* Date: header, 0 if none */
+	gint64	 created;
+} store_message;
+
+typedef struct {
+	gint64	 id;
+	gint64	 message_row;	/* messages.id */
+	char	*digest;	/* spool SPOOL_ATT */
+	char	*name;
+	char	*content_type;
+	gint64	 size;
+} store_attachment;
+
+typedef struct {
+	gint64	 id;
+	gint64	 case_id;
+	gint64	 at;
+	char	*kind;		/* "created", "message", "ack-queued", "sent", ... */
+	char	*actor;		/* address or "casegated" */
+	char	*detail;
+} store_event;
+
+typedef struct {
+	char	*name;
+	char	*value;
+} store_field;
+
+#define OUTBOX_QUEUED	"queued"
+#define OUTBOX_SENT	"sent"
+#define OUTBOX_FAILED	"failed"
+
+typedef struct {
+	gint64	 id;
+	gint64	 case_id;
+	char	*kind;		/* "ack", "reply", ... */
+	char	*env_from;	/* envelope sender; "" is the null sender <> */
+	char	*rcpt;
+	char	*message_id;	/* of the composed mail, without <> */
+	char	*spool_digest;	/* SPOOL_OUT file holding the composed mail */
+	char	*state;		/* OUTBOX_* */
+	int	 attempts;
+	gint64	 next_attempt;
+	char	*last_error;
+	gint64	 created, sent_at;
+} store_outbox;
+
+/* Open or create the database at path and migrate it. */
+store *store_open(const char *path, GError **error);
+/* Open an existing database read-only (casectl list/show); no migration. */
+store *store_open_readonly(const char *path, GError **error);
+void store_close(store *st);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(store, store_close)
+
+/* Schema version of an open database. */
+int store_schema_version(store *st);
+
+/* BEGIN IMMEDIATE (retried while busy) / COMMIT / ROLLBACK. */
+gboolean store_begin(store *st, GError **error);
+gboolean store_commit(store *st, GError **error);
+void store_rollback(store *st);
+
+/*
+ * Has this message been stored already?  Looks up, in this order, the
+ * source key, the raw digest and (for direction "in") the Message-ID;
+ * any may be NULL.  Returns the messages.id found, 0 if none, -1 on
+ * error; *case_id_r gets the case of the message found.
+ */
+gint64 store_message_seen(store *st, const char *source_key, const char *raw_digest,
+    const char *message_id, gint64 *case_id_r, GError **error);
+
+/* Case of a message with this Message-ID in either direction; 0 if none, -1 on error. */
+gint64 store_case_by_message_id(store *st, const char *message_id, GError **error);
+
+/*
+ * Insert a case from c (member, member_name, subject, type, sub_type,
+ * update_type, team, priority, needs_info are read; status is Active)
+ * and give it the public id prefix + number padded to digits.
+ * Returns the case id, or 0 on error.
+ */
+gint64 store_case_create(store *st, const store_case *c, const char *prefix, int digits,
+    GError **error);
+
+/* Load a case by id or by public id (case-insensitive); NULL if missing (no error set) or on error. */
+store_case *store_case_get(store *st, gint64 id, GError **error);
+store_case *store_case_get_public(store *st, const char *public_id, GError **error);
+
+/* Change status (CASE_ACTIVE / CASE_RESOLVED), needs_info, and touch updated. */
+gboolean store_case_set_status(store *st, gint64 case_id, const char *status, GError **error);
+gboolean store_case_set_needs_info(store *st, gint64 case_id, gboolean needs_info, GError **error);
+gboolean store_case_touch(store *st, gint64 case_id, GError **error);
+
+typedef struct {
+	const char *status;	/* NULL: any */
+	const char *type;
+	const char *team;
+	const char *member;
+	gint64	 since;		/* created >= since; 0: any */
+	int	 limit;		/* 0: no limit */
+} store_filter;
+
+/* Cases matching f (NULL: all), newest first; store_case * elements, owned by the array. */
+GPtrArray *store_case_list(store *st, const store_filter *f, GError **error);
+
+/* Insert a message row; returns its id or 0 on error.  m->id and m->created are ignored. */
+gint64 store_message_add(store *st, const store_message *m, GError **error);
+gint64 store_attachment_add(store *st, const store_attachment *a, GError **error);
+gboolean store_event_add(store *st, gint64 case_id, const char *kind, const char *actor,
+    const char *detail, GError **error);
+gboolean store_field_set(store *st, gint64 case_id, const char *name, const char *value,
+    GError **error);
+
+/* A case's messages (oldest first), attachments of one message, events, fields. */
+GPtrArray *store_case_messages(store *st, gint64 case_id, GError **error);
+GPtrArray *store_message_attachments(store *st, gint64 message_row, GError **error);
+GPtrArray *store_case_events(store *st, gint64 case_id, GError **error);
+GPtrArray *store_case_fields(store *st, gint64 case_id, GError **error);
+
+/* Queue an outgoing mail; returns the outbox id or 0 on error. */
+gint64 store_outbox_add(store *st, const store_outbox *o, GError **error);
+/* Queued rows with next_attempt <= now, oldest first, at most limit. */
+GPtrArray *store_outbox_due(store *st, gint64 now, int limit, GError **error);
+/* Earliest next_attempt of a queued row, 0 if none. */
+gint64 store_outbox_next_due(store *st, GError **error);
+/* All rows of a case or, with case_id 0, of every case, newest first. */
+GPtrArray *store_outbox_list(store *st, gint64 case_id, GError **error);
+gboolean store_outbox_mark_sent(store *st, gint64 id, GError **error);
+gboolean store_outbox_mark_retry(store *st, gint64 id, gint64 next_attempt, const char *why,
+    GError **error);
+gboolean store_outbox_mark_failed(store *st, gint64 id, const char *why, GError **error);
+
+/* IMAP position per account and folder.  get returns FALSE without error when there is none. */
+gboolean store_mailbox_get(store *st, const char *account, const char *folder,
+    guint32 *uidvalidity_r, guint32 *last_uid_r, GError **error);
+gboolean store_mailbox_set(store *st, const char *account, const char *folder,
+    guint32 uidvalidity, guint32 last_uid, GError **error);
+
+void store_case_free(store_case *c);
+void store_message_free(store_message *m);
+void store_attachment_free(store_attachment *a);
+void store_event_free(store_event *e);
+void store_field_free(store_field *f);
+void store_outbox_free(store_outbox *o);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(store_case, store_case_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(store_outbox, store_outbox_free)
+
+#endif
