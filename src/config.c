@@ -1,0 +1,573 @@
+/*
+ * config.c - casegate.conf(5), read with libconfig.
+ *
+ * The file is checked against a table of known settings: an unknown key
+ * is an error (a typo must not silently fall back to a default), so is a
+ * wrong type or a missing required setting.  Every problem is collected
+ * as "file:line: message" before failing, so an admin fixes them in one
+ * pass (OpenSMTPD's discipline).  Relative paths are taken relative to
+ * the config file's directory, not to wherever the daemon was started.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "cg.h"
+#include "config.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_destroy)
+
+typedef enum { K_STR, K_INT, K_BOOL, K_GROUP } key_kind;
+
+typedef struct {
+	const char *name;
+	key_kind kind;
+	gboolean required;
+} key_spec;
+
+static const key_spec root_keys[] = {
+	{ "gateway", K_GROUP, TRUE },
+	{ "imap", K_GROUP, TRUE },
+	{ "smtp", K_GROUP, TRUE },
+	{ "database", K_STR, TRUE },
+	{ "spool", K_STR, TRUE },
+	{ "rules", K_STR, FALSE },
+	{ "templates", K_STR, TRUE },
+	{ "outbox", K_GROUP, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+static const key_spec gateway_keys[] = {
+	{ "address", K_STR, TRUE },
+	{ "name", K_STR, FALSE },
+	{ "domain", K_STR, FALSE },
+	{ "case_prefix", K_STR, FALSE },
+	{ "case_digits", K_INT, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+#define ENDPOINT_KEYS \
+	{ "host", K_STR, TRUE }, \
+	{ "port", K_INT, FALSE }, \
+	{ "tls", K_STR, FALSE }, \
+	{ "ca_file", K_STR, FALSE }, \
+	{ "system_ca", K_BOOL, FALSE }, \
+	{ "user", K_STR, FALSE }, \
+	{ "password_file", K_STR, FALSE }, \
+	{ "timeout", K_INT, FALSE }
+
+static const key_spec imap_keys[] = {
+	ENDPOINT_KEYS,
+	{ "name", K_STR, FALSE },
+	{ "folder", K_STR, FALSE },
+	{ "processed_folder", K_STR, FALSE },
+	{ "poll_interval", K_INT, FALSE },
+	{ "idle_restart", K_INT, FALSE },
+	{ "fetch_batch", K_INT, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+static const key_spec smtp_keys[] = {
+	ENDPOINT_KEYS,
+	{ NULL, 0, FALSE },
+};
+
+static const key_spec outbox_keys[] = {
+	{ "max_attempts", K_INT, FALSE },
+	{ "retry_min", K_INT, FALSE },
+	{ "retry_max", K_INT, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+typedef struct {
+	const char *path;	/* the main file, for errors without a setting */
+	GPtrArray *errors;
+} loader;
+
+static void G_GNUC_PRINTF(3, 4)
+load_error(loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file = NULL;
+	int line = 0;
+	va_list ap;
+	g_autofree char *msg = NULL;
+
+	if (s != NULL) {
+		file = config_setting_source_file(s);
+		line = config_setting_source_line(s);
+	}
+	if (file == NULL)
+		file = ld->path;
+	if (line <= 0)
+		line = 1;
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_ptr_array_add(ld->errors, g_strdup_printf("%s:%d: %s", file, line, msg));
+}
+
+static const char *
+kind_name(key_kind k)
+{
+	switch (k) {
+	case K_STR:
+		return "a string in double quotes";
+	case K_INT:
+		return "an integer";
+	case K_BOOL:
+		return "true or false";
+	default:
+		return "a group { ... }";
+	}
+}
+
+static gboolean
+kind_matches(key_kind k, const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+
+	switch (k) {
+	case K_STR:
+		return t == CONFIG_TYPE_STRING;
+	case K_INT:
+		return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+	case K_BOOL:
+		return t == CONFIG_TYPE_BOOL;
+	default:
+		return t == CONFIG_TYPE_GROUP;
+	}
+}
+
+/* Check a group's members against spec: unknown keys, types, required ones. */
+static void
+check_group(loader *ld, const config_setting_t *group, const char *where,
+    const key_spec *spec)
+{
+	int i, n = config_setting_length(group);
+	const key_spec *k;
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(group, i);
+		const char *name = config_setting_name(s);
+
+		for (k = spec; k->name != NULL; k++)
+			if (strcmp(k->name, name) == 0)
+				break;
+		if (k->name == NULL) {
+			load_error(ld, s, "unknown setting \"%s%s%s\"", where,
+			    *where ? "." : "", name);
+			continue;
+		}
+		if (!kind_matches(k->kind, s))
+			load_error(ld, s, "\"%s%s%s\" must be %s", where,
+			    *where ? "." : "", name, kind_name(k->kind));
+	}
+	for (k = spec; k->name != NULL; k++)
+		if (k->required && config_setting_get_member(group, k->name) == NULL)
+			load_error(ld, group, "missing required setting \"%s%s%s\"",
+			    where, *where ? "." : "", k->name);
+}
+
+static const char *
+get_str(const config_setting_t *g, const char *name)
+{
+	const char *v = NULL;
+
+	if (g == NULL || !config_setting_lookup_string(g, name, &v))
+		return NULL;
+	return v;
+}
+
+/* An integer in [min, max], or def when absent; an error when out of range. */
+static int
+get_int(loader *ld, const config_setting_t *g, const char *where, const char *name,
+    int def, int min, int max)
+{
+	config_setting_t *s;
+	long long v;
+
+	if (g == NULL || (s = config_setting_get_member(g, name)) == NULL)
+		return def;
+	if (config_setting_type(s) == CONFIG_TYPE_INT)
+		v = config_setting_get_int(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+		v = config_setting_get_int64(s);
+	else
+		return def;	/* type error reported by check_group */
+	if (v < min || v > max) {
+		load_error(ld, s, "\"%s.%s\" is %lld; it must be between %d and %d",
+		    where, name, v, min, max);
+		return def;
+	}
+	return (int)v;
+}
+
+static gboolean
+get_bool(const config_setting_t *g, const char *name, gboolean def)
+{
+	int v;
+
+	if (g == NULL || !config_setting_lookup_bool(g, name, &v))
+		return def;
+	return v != 0;
+}
+
+static char *
+abs_path(const config *cfg, const char *p)
+{
+	if (p == NULL)
+		return NULL;
+	if (g_path_is_absolute(p))
+		return g_strdup(p);
+	return g_build_filename(cfg->dir, p, NULL);
+}
+
+static gboolean
+is_loopback(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+	    g_str_has_prefix(host, "127.");
+}
+
+static void
+load_endpoint(loader *ld, config *cfg, const config_setting_t *g, const char *where,
+    endpoint *ep, gboolean is_imap)
+{
+	const char *tls = get_str(g, "tls");
+	const config_setting_t *s;
+
+	ep->host = g_strdup(get_str(g, "host"));
+	if (ep->host != NULL && !cg_protocol_safe(ep->host, 253))
+		load_error(ld, config_setting_get_member(g, "host"),
+		    "\"%s.host\" is not a valid host name", where);
+	if (tls == NULL || strcmp(tls, "implicit") == 0)
+		ep->tls = TLS_IMPLICIT;
+	else if (strcmp(tls, "starttls") == 0)
+		ep->tls = TLS_STARTTLS;
+	else if (strcmp(tls, "none") == 0 && !is_imap)
+		ep->tls = TLS_NONE;
+	else {
+		s = config_setting_get_member(g, "tls");
+		load_error(ld, s, "\"%s.tls\" must be \"implicit\" or \"starttls\"%s", where,
+		    is_imap ? " (plaintext IMAP is not supported)" : " or \"none\"");
+	}
+	if (ep->tls == TLS_NONE && ep->host != NULL && !is_loopback(ep->host))
+		load_error(ld, config_setting_get_member(g, "tls"),
+		    "\"%s.tls = none\" is only allowed for a relay on loopback", where);
+	if (is_imap)
+		ep->port = get_int(ld, g, where, "port", ep->tls == TLS_IMPLICIT ? 993 : 143,
+		    1, 65535);
+	else
+		ep->port = get_int(ld, g, where, "port", ep->tls == TLS_IMPLICIT ? 465 : 587,
+		    1, 65535);
+	ep->ca_file = abs_path(cfg, get_str(g, "ca_file"));
+	ep->system_ca = get_bool(g, "system_ca", TRUE);
+	ep->user = g_strdup(get_str(g, "user"));
+	ep->password_file = abs_path(cfg, get_str(g, "password_file"));
+	ep->timeout = get_int(ld, g, where, "timeout", 30, 1, 600);
+
+	if (ep->ca_file != NULL && access(ep->ca_file, R_OK) != 0)
+		load_error(ld, config_setting_get_member(g, "ca_file"),
+		    "\"%s.ca_file\" %s: %s", where, ep->ca_file, g_strerror(errno));
+	if (is_imap && ep->user == NULL)
+		load_error(ld, g, "missing required setting \"%s.user\"", where);
+	if (ep->user != NULL && ep->password_file == NULL)
+		load_error(ld, g, "\"%s.user\" is set but \"%s.password_file\" is missing",
+		    where, where);
+	if (ep->password_file != NULL) {
+		g_autoptr(GError) err = NULL;
+
+		ep->password = config_read_secret(ep->password_file, &err);
+		if (ep->password == NULL)
+			load_error(ld, config_setting_get_member(g, "password_file"),
+			    "\"%s.password_file\": %s", where, err->message);
+	}
+}
+
+static void
+load_imap(loader *ld, config *cfg, const config_setting_t *g)
+{
+	imap_account *a = &cfg->imap;
+	const char *f;
+
+	load_endpoint(ld, cfg, g, "imap", &a->ep, TRUE);
+	a->name = g_strdup(get_str(g, "name") ? get_str(g, "name") : "imap");
+	f = get_str(g, "folder");
+	a->folder = g_strdup(f ? f : "INBOX");
+	f = get_str(g, "processed_folder");
+	a->processed_folder = g_strdup(f ? f : "Processed");
+	if (!cg_protocol_safe(a->folder, 200) || !g_utf8_validate(a->folder, -1, NULL))
+		load_error(ld, config_setting_get_member(g, "folder"),
+		    "\"imap.folder\" must be a folder name without spaces or control characters");
+	if (!cg_protocol_safe(a->processed_folder, 200) ||
+	    !g_utf8_validate(a->processed_folder, -1, NULL))
+		load_error(ld, config_setting_get_member(g, "processed_folder"),
+		    "\"imap.processed_folder\" must be a folder name without spaces or control characters");
+	else if (strcmp(a->folder, a->processed_folder) == 0)
+		load_error(ld, config_setting_get_member(g, "processed_folder"),
+		    "\"imap.processed_folder\" must differ from \"imap.folder\"");
+	a->poll_interval = get_int(ld, g, "imap", "poll_interval", 60, 1, 3600);
+	a->idle_restart = get_int(ld, g, "imap", "idle_restart", 25 * 60, 10, 28 * 60);
+	a->fetch_batch = get_int(ld, g, "imap", "fetch_batch", 50, 1, 1000);
+}
+
+static void
+load_gateway(loader *ld, config *cfg, const config_setting_t *g)
+{
+	const char *v;
+
+	cfg->address = g_strdup(get_str(g, "address"));
+	if (cfg->address != NULL && !cg_address_valid(cfg->address))
+		load_error(ld, config_setting_get_member(g, "address"),
+		    "\"gateway.address\" \"%s\" is not a valid mail address", cfg->address);
+	v = get_str(g, "name");
+	cfg->name = g_strdup(v ? v : "Member Services");
+	if (strpbrk(cfg->name, "\r\n") != NULL)
+		load_error(ld, config_setting_get_member(g, "name"),
+		    "\"gateway.name\" must be one line");
+	v = get_str(g, "domain");
+	if (v == NULL && cfg->address != NULL && strchr(cfg->address, '@') != NULL)
+		v = strchr(cfg->address, '@') + 1;
+	cfg->domain = g_strdup(v);
+	if (cfg->domain != NULL && (!cg_protocol_safe(cfg->domain, 253) ||
+	    strchr(cfg->domain, '@') != NULL))
+		load_error(ld, config_setting_get_member(g, "domain"),
+		    "\"gateway.domain\" is not a valid domain");
+	v = get_str(g, "case_prefix");
+	cfg->case_prefix = g_strdup(v ? v : "CASE-");
+	for (v = cfg->case_prefix; *v != '\0'; v++)
+		if (!g_ascii_isalnum(*v) && *v != '-' && *v != '_')
+			break;
+	if (*v != '\0' || *cfg->case_prefix == '\0' || strlen(cfg->case_prefix) > 16)
+		load_error(ld, config_setting_get_member(g, "case_prefix"),
+		    "\"gateway.case_prefix\" must be 1-16 letters, digits, '-' or '_'");
+	cfg->case_digits = get_int(ld, g, "gateway", "case_digits", 6, 1, 12);
+}
+
+static void
+load_paths(loader *ld, config *cfg, const config_setting_t *root)
+{
+	cfg->database = abs_path(cfg, get_str(root, "database"));
+	cfg->spool = abs_path(cfg, get_str(root, "spool"));
+	cfg->rules = abs_path(cfg, get_str(root, "rules"));
+	cfg->templates = abs_path(cfg, get_str(root, "templates"));
+	if (cfg->rules != NULL && access(cfg->rules, R_OK) != 0)
+		load_error(ld, config_setting_get_member(root, "rules"),
+		    "rules file %s: %s", cfg->rules, g_strerror(errno));
+	if (cfg->templates != NULL) {
+		g_autofree char *ack = g_build_filename(cfg->templates, "ack.txt", NULL);
+
+		if (access(ack, R_OK) != 0)
+			load_error(ld, config_setting_get_member(root, "templates"),
+			    "template %s: %s", ack, g_strerror(errno));
+	}
+}
+
+static void
+load_outbox(loader *ld, config *cfg, const config_setting_t *g)
+{
+	cfg->outbox_max_attempts = get_int(ld, g, "outbox", "max_attempts", 20, 1, 1000);
+	cfg->outbox_retry_min = get_int(ld, g, "outbox", "retry_min", 30, 1, 86400);
+	cfg->outbox_retry_max = get_int(ld, g, "outbox", "retry_max", 3600, 1, 7 * 86400);
+	if (cfg->outbox_retry_max < cfg->outbox_retry_min)
+		load_error(ld, g, "\"outbox.retry_max\" must not be below \"outbox.retry_min\"");
+}
+
+/* Read the file; on failure report where and why, as libconfig knows it. */
+static gboolean
+read_file(loader *ld, config_t *cf, const char *path)
+{
+	FILE *fp;
+
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		g_ptr_array_add(ld->errors, g_strdup_printf("%s: cannot open: %s", path,
+		    g_strerror(errno)));
+		return FALSE;
+	}
+	fclose(fp);
+	if (config_read_file(cf, path) == CONFIG_TRUE)
+		return TRUE;
+	if (config_error_type(cf) == CONFIG_ERR_FILE_IO)
+		g_ptr_array_add(ld->errors, g_strdup_printf("%s: cannot read: %s", path,
+		    config_error_text(cf)));
+	else
+		g_ptr_array_add(ld->errors, g_strdup_printf("%s:%d: %s",
+		    config_error_file(cf) ? config_error_file(cf) : path,
+		    config_error_line(cf), config_error_text(cf)));
+	return FALSE;
+}
+
+config *
+config_load(const char *path, GPtrArray *errors)
+{
+	g_autoptr(config_t) cf = g_new0(config_t, 1);
+	g_autoptr(config) cfg = g_new0(config, 1);
+	loader ld = { path, errors };
+	config_setting_t *root, *g;
+	guint before = errors->len;
+
+	config_init(cf);
+	cfg->path = g_strdup(path);
+	cfg->dir = g_path_get_dirname(path);
+	if (!g_path_is_absolute(cfg->dir)) {
+		g_autofree char *cwd = g_get_current_dir();
+		char *d = g_build_filename(cwd, cfg->dir, NULL);
+
+		g_free(cfg->dir);
+		cfg->dir = d;
+	}
+	config_set_include_dir(cf, cfg->dir);
+	if (!read_file(&ld, cf, path))
+		return NULL;
+
+	root = config_root_setting(cf);
+	check_group(&ld, root, "", root_keys);
+	if ((g = config_setting_get_member(root, "gateway")) != NULL &&
+	    config_setting_is_group(g)) {
+		check_group(&ld, g, "gateway", gateway_keys);
+		load_gateway(&ld, cfg, g);
+	}
+	if ((g = config_setting_get_member(root, "imap")) != NULL &&
+	    config_setting_is_group(g)) {
+		check_group(&ld, g, "imap", imap_keys);
+		load_imap(&ld, cfg, g);
+	}
+	if ((g = config_setting_get_member(root, "smtp")) != NULL &&
+	    config_setting_is_group(g)) {
+		check_group(&ld, g, "smtp", smtp_keys);
+		load_endpoint(&ld, cfg, g, "smtp", &cfg->smtp, FALSE);
+	}
+	g = config_setting_get_member(root, "outbox");
+	if (g != NULL && config_setting_is_group(g))
+		check_group(&ld, g, "outbox", outbox_keys);
+	else
+		g = NULL;
+	load_outbox(&ld, cfg, g);
+	load_paths(&ld, cfg, root);
+
+	if (errors->len > before)
+		return NULL;
+	return g_steal_pointer(&cfg);
+}
+
+static void
+wipe_free(char *secret)
+{
+	if (secret != NULL) {
+		memset(secret, 0, strlen(secret));
+		g_free(secret);
+	}
+}
+
+static void
+endpoint_clear(endpoint *ep)
+{
+	g_free(ep->host);
+	g_free(ep->ca_file);
+	g_free(ep->user);
+	g_free(ep->password_file);
+	wipe_free(ep->password);
+}
+
+void
+config_free(config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	g_free(cfg->path);
+	g_free(cfg->dir);
+	g_free(cfg->address);
+	g_free(cfg->name);
+	g_free(cfg->domain);
+	g_free(cfg->case_prefix);
+	endpoint_clear(&cfg->imap.ep);
+	g_free(cfg->imap.name);
+	g_free(cfg->imap.folder);
+	g_free(cfg->imap.processed_folder);
+	endpoint_clear(&cfg->smtp);
+	g_free(cfg->database);
+	g_free(cfg->spool);
+	g_free(cfg->rules);
+	g_free(cfg->templates);
+	g_free(cfg);
+}
+
+char *
+config_read_secret(const char *path, GError **error)
+{
+	struct stat sb;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+	char *secret;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "%s: %s", path, g_strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "%s: not a regular file", path);
+		close(fd);
+		return NULL;
+	}
+	if (sb.st_mode & 077) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		    "%s is readable by group or others (mode %04o); run chmod 600 %s",
+		    path, (unsigned)(sb.st_mode & 07777), path);
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || n == (ssize_t)sizeof(buf)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "%s: %s", path,
+		    n < 0 ? g_strerror(errno) : "secret longer than 4095 bytes");
+		memset(buf, 0, sizeof(buf));
+		return NULL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n == 0 || memchr(buf, '\0', n) != NULL || memchr(buf, '\n', n) != NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		    "%s: the secret must be one non-empty line", path);
+		memset(buf, 0, sizeof(buf));
+		return NULL;
+	}
+	secret = g_strndup(buf, n);
+	memset(buf, 0, sizeof(buf));
+	return secret;
+}
+
+char *
+config_case_id(const config *cfg, gint64 number)
+{
+	return g_strdup_printf("%s%0*" G_GINT64_FORMAT, cfg->case_prefix, cfg->case_digits,
+	    number);
+}
+
+gint64
+config_case_number(const config *cfg, const char *public_id)
+{
+	size_t plen = strlen(cfg->case_prefix);
+	const char *p;
+	gint64 n = 0;
+
+	if (public_id == NULL || g_ascii_strncasecmp(public_id, cfg->case_prefix, plen) != 0)
+		return 0;
+	p = public_id + plen;
+	if (*p == '\0' || strlen(p) > 18)
+		return 0;
+	for (; *p != '\0'; p++) {
+		if (!g_ascii_isdigit(*p))
+			return 0;
+		n = n * 10 + (*p - '0');
+	}
+	return n;
+}
