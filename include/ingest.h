@@ -1,0 +1,54 @@
+/*
+ * ingest.h - the path of one message, from a raw file in the spool to a
+ * committed case: parse, guard, thread, classify, store, queue the
+ * acknowledgement.  One SQLite transaction per message; the caller acks
+ * the source (IMAP move, MTA exit 0) only after ingest_raw succeeded.
+ */
+#ifndef CG_INGEST_H
+#define CG_INGEST_H
+
+#include <glib.h>
+#include "config.h"
+#include "rules.h"
+#include "spool.h"
+#include "store.h"
+
+typedef struct {
+	const config	*cfg;
+	store		*st;
+	spool		*sp;
+	const rules	*rules;		/* NULL: every case gets the default */
+} ingest_ctx;
+
+typedef enum {
+	INGEST_NEW_CASE,
+	INGEST_FOLLOWUP,
+	INGEST_DUPLICATE,	/* stored before: nothing new */
+	INGEST_IGNORED,		/* recorded nowhere as a case; see reason */
+} ingest_outcome;
+
+typedef struct {
+	ingest_outcome	 outcome;
+	gint64		 case_id;	/* 0 when ignored */
+	char		*public_id;	/* NULL when ignored */
+	char		*message_id;	/* of the message, may be NULL */
+	char		*decision;	/* one line for the log: type, team, rule, ack or why not */
+} ingest_result;
+
+/*
+ * Ingest the raw message committed to the spool as raw_digest.
+ * source_key names where it came from ("account/folder/uidvalidity/uid"
+ * or NULL), recipient the gateway address it reached (NULL: the
+ * configured one).  Returns FALSE with CG_ERROR_TEMP when it must be
+ * retried later (database busy, disk full); everything else ends in an
+ * outcome.  Free r's contents with ingest_result_clear.
+ */
+gboolean ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, ingest_result *r, GError **error);
+
+void ingest_result_clear(ingest_result *r);
+
+/* "new-case", "follow-up", "duplicate", "ignored". */
+const char *ingest_outcome_name(ingest_outcome o);
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * ingest.c - one message from the spool to a committed case.
+ *
+ *   dedupe (source key, raw digest) -> parse -> dedupe (Message-ID)
+ *   -> BEGIN -> thread or classify -> case, message, attachments,
+ *   fields, events, acknowledgement in the outbox -> COMMIT
+ *
+ * Everything that the member will be told about goes into the same
+ * transaction as the case itself, so a crash leaves either nothing (the
+ * message is fetched again and ingested from scratch) or everything.
+ * Re-ingesting a message that was committed is a no-op thanks to the
+ * unique keys: at-least-once fetch plus this is exactly-once cases.
+ */
+#include <string.h>
+
+#include "cg.h"
+#include "guard.h"
+#include "ingest.h"
+#include "log.h"
+#include "mail.h"
+#include "outbox.h"
+#include "thread.h"
+
+const char *
+ingest_outcome_name(ingest_outcome o)
+{
+	switch (o) {
+	case INGEST_NEW_CASE:
+		return "new-case";
+	case INGEST_FOLLOWUP:
+		return "follow-up";
+	case INGEST_DUPLICATE:
+		return "duplicate";
+	default:
+		return "ignored";
+	}
+}
+
+void
+ingest_result_clear(ingest_result *r)
+{
+	g_clear_pointer(&r->public_id, g_free);
+	g_clear_pointer(&r->message_id, g_free);
+	g_clear_pointer(&r->decision, g_free);
+}
+
+static char *
+join_addrs(const GPtrArray *a)
+{
+	GString *s = g_string_new(NULL);
+	guint i;
+
+	for (i = 0; a != NULL && i < a->len; i++) {
+		if (i > 0)
+			g_string_append(s, ", ");
+		g_string_append(s, g_ptr_array_index(a, i));
+	}
+	return g_string_free(s, FALSE);
+}
+
+/* The case a reply belongs to, by the Message-IDs it answers; 0 if none. */
+static gint64
+case_by_references(store *st, const mail_msg *m, GError **error)
+{
+	gint64 id;
+	guint i;
+
+	if (m->in_reply_to != NULL) {
+		id = store_case_by_message_id(st, m->in_reply_to, error);
+		if (id != 0)
+			return id;
+	}
+	for (i = m->references ? m->references->len : 0; i > 0; i--) {
+		id = store_case_by_message_id(st, g_ptr_array_index(m->references, i - 1), error);
+		if (id != 0)
+			return id;
+	}
+	return 0;
+}
+
+/*
+ * The case this message follows up, or 0 for a new one.  A subject
+ * token alone is trusted only from the case's member: anyone can copy a
+ * token, nobody can guess the Message-IDs casegate issued.
+ */
+static gint64
+find_case(ingest_ctx *ctx, const mail_msg *m, const char **via, GError **error)
+{
+	g_autoptr(store_case) c = NULL;
+	gint64 id, n;
+
+	id = case_by_references(ctx->st, m, error);
+	if (id != 0) {
+		*via = "references";
+		return id;
+	}
+	n = thread_subject_token(ctx->cfg, m->subject);
+	if (n == 0 || m->from_addr == NULL)
+		return 0;
+	c = store_case_get(ctx->st, n, error);
+	if (c == NULL)
+		return (error != NULL && *error != NULL) ? -1 : 0;
+	if (g_ascii_strcasecmp(c->member, m->from_addr) != 0)
+		return 0;
+	*via = "subject token";
+	return n;
+}
+
+static gint64
+add_message(ingest_ctx *ctx, gint64 case_id, const mail_msg *m, const char *role,
+    const char *raw_digest, const char *source_key, GError **error)
+{
+	g_autofree char *to = join_addrs(m->to);
+	store_message row = {
+		.case_id = case_id,
+		.direction = "in",
+		.role = (char *)role,
+		.message_id = m->message_id,
+		.source_key = (char *)source_key,
+		.raw_digest = (char *)raw_digest,
+		.from_addr = m->from_addr ? m->from_addr : "",
+		.to_addrs = to,
+		.subject = m->subject,
+		.text = m->text,
+		.date = m->date,
+	};
+	gint64 msg_row;
+	guint i;
+
+	msg_row = store_message_add(ctx->st, &row, error);
+	if (msg_row == 0)
+		return 0;
+	for (i = 0; i < m->attachments->len; i++) {
+		const mail_attachment *a = g_ptr_array_index(m->attachments, i);
+		store_attachment at = {
+			.message_row = msg_row,
+			.digest = a->digest,
+			.name = a->name,
+			.content_type = a->content_type,
+			.size = a->size,
+		};
+
+		if (store_attachment_add(ctx->st, &at, error) == 0)
+			return 0;
+	}
+	for (i = 0; m->problems != NULL && i < m->problems->len; i++)
+		if (!store_event_add(ctx->st, case_id, "parse-note", "casegated",
+		    g_ptr_array_index(m->problems, i), error))
+			return 0;
+	return msg_row;
+}
+
+static char *
+describe_decision(const rules_decision *d)
+{
+	if (d == NULL)
+		return g_strdup("no rules: default routing");
+	return g_strdup_printf("%s%s%s%s%s -> %s (rule \"%s\")",
+	    d->type ? d->type : "-",
+	    d->sub_type ? " / " : "", d->sub_type ? d->sub_type : "",
+	    d->update_type ? " / " : "", d->update_type ? d->update_type : "",
+	    d->team ? d->team : "no team", d->rule ? d->rule : "default");
+}
+
+static gboolean
+store_fields(ingest_ctx *ctx, gint64 case_id, const rules_decision *d, GError **error)
+{
+	guint i;
+
+	for (i = 0; d != NULL && d->fields != NULL && i < d->fields->len; i++) {
+		const rules_field *f = g_ptr_array_index(d->fields, i);
+
+		if (f->value != NULL &&
+		    !store_field_set(ctx->st, case_id, f->name, f->value, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char *source_key,
+    const char *recipient, ingest_result *r, GError **error)
+{
+	g_autoptr(rules_decision) d = NULL;
+	g_autoptr(GPtrArray) missing = NULL;
+	g_autoptr(store_case) c = NULL;
+	g_autofree char *what = NULL;
+	store_case nc = { 0 };
+	const char *quiet;
+	gint64 id;
+
+	if (ctx->rules != NULL)
+		d = rules_classify(ctx->rules, m, recipient, FALSE);
+	what = describe_decision(d);
+	if (d != NULL && d->ignore) {
+		r->outcome = INGEST_IGNORED;
+		r->decision = g_strdup_printf("ignored by rule \"%s\": %s", d->rule,
+		    d->ignore_reason ? d->ignore_reason : "no reason given");
+		return TRUE;
+	}
+	missing = d ? rules_decision_missing(d) : g_ptr_array_new_with_free_func(g_free);
+
+	nc.member = m->from_addr ? m->from_addr : "";
+	nc.member_name = m->from_name;
+	nc.subject = m->subject;
+	if (d != NULL) {
+		nc.type = d->type;
+		nc.sub_type = d->sub_type;
+		nc.update_type = d->update_type;
+		nc.team = d->team;
+		nc.priority = d->priority;
+	}
+	nc.needs_info = missing->len > 0;
+	id = store_case_create(ctx->st, &nc, ctx->cfg->case_prefix, ctx->cfg->case_digits, error);
+	if (id == 0)
+		return FALSE;
+	c = store_case_get(ctx->st, id, error);
+	if (c == NULL)
+		return FALSE;
+	if (add_message(ctx, id, m, "member", raw_digest, source_key, error) == 0 ||
+	    !store_fields(ctx, id, d, error) ||
+	    !store_event_add(ctx->st, id, "created", m->from_addr ? m->from_addr : "unknown",
+	    what, error))
+		return FALSE;
+
+	quiet = guard_no_autoreply(ctx->cfg, m);
+	if (quiet != NULL) {
+		if (!store_event_add(ctx->st, id, "no-ack", "casegated", quiet, error))
+			return FALSE;
+		r->decision = g_strdup_printf("%s; no acknowledgement: %s", what, quiet);
+	} else {
+		outbox_ack_info info = { c, m, missing };
+
+		if (outbox_queue_ack(ctx->cfg, ctx->st, ctx->sp, &info, error) == 0)
+			return FALSE;
+		r->decision = g_strdup_printf("%s; acknowledgement queued%s", what,
+		    missing->len ? " (asks for missing fields)" : "");
+	}
+	r->outcome = INGEST_NEW_CASE;
+	r->case_id = id;
+	r->public_id = g_strdup(c->public_id);
+	return TRUE;
+}
+
+/* Fill fields a follow-up supplies; clear needs-info when none is missing. */
+static gboolean
+fill_fields(ingest_ctx *ctx, const store_case *c, const mail_msg *m, GError **error)
+{
+	g_autoptr(rules_decision) d = NULL;
+	g_autoptr(GPtrArray) have = NULL;
+	g_autoptr(GPtrArray) names = NULL;
+	guint i, j, still = 0;
+
+	if (!c->needs_info || ctx->rules == NULL)
+		return TRUE;
+	have = store_case_fields(ctx->st, c->id, error);
+	if (have == NULL)
+		return FALSE;
+	/* Which fields does the case's routing require?  Classify the original
+	 * decision again is not possible here; ask the rules for the fields of
+	 * this message and keep those the case lacks. */
+	d = rules_classify(ctx->rules, m, NULL, FALSE);
+	names = g_ptr_array_new();
+	for (i = 0; d->fields != NULL && i < d->fields->len; i++) {
+		const rules_field *f = g_ptr_array_index(d->fields, i);
+		gboolean known = FALSE;
+
+		for (j = 0; j < have->len; j++)
+			if (strcmp(((store_field *)g_ptr_array_index(have, j))->name, f->name) == 0)
+				known = TRUE;
+		if (known)
+			continue;
+		if (f->value == NULL) {
+			still++;
+			continue;
+		}
+		if (!store_field_set(ctx->st, c->id, f->name, f->value, error) ||
+		    !store_event_add(ctx->st, c->id, "field", m->from_addr, f->name, error))
+			return FALSE;
+	}
+	if (still == 0 &&
+	    (!store_case_set_needs_info(ctx->st, c->id, FALSE, error) ||
+	    !store_event_add(ctx->st, c->id, "info-complete", "casegated",
+	    "every required field is filled", error)))
+		return FALSE;
+	return TRUE;
+}
+
+static gboolean
+follow_up(ingest_ctx *ctx, gint64 case_id, const char *via, const mail_msg *m,
+    const char *raw_digest, const char *source_key, ingest_result *r, GError **error)
+{
+	g_autoptr(store_case) c = store_case_get(ctx->st, case_id, error);
+	const char *role;
+
+	if (c == NULL) {
+		if (error && *error == NULL)
+			g_set_error(error, CG_ERROR, CG_ERROR_PERM, "case %" G_GINT64_FORMAT
+			    " vanished", case_id);
+		return FALSE;
+	}
+	role = m->from_addr && g_ascii_strcasecmp(m->from_addr, c->member) == 0 ?
+	    "member" : "unknown";
+	if (add_message(ctx, case_id, m, role, raw_digest, source_key, error) == 0 ||
+	    !store_event_add(ctx->st, case_id, "message", m->from_addr ? m->from_addr :
+	    "unknown", via, error) ||
+	    !store_case_touch(ctx->st, case_id, error) ||
+	    (strcmp(role, "member") == 0 && !fill_fields(ctx, c, m, error)))
+		return FALSE;
+	r->outcome = INGEST_FOLLOWUP;
+	r->case_id = case_id;
+	r->public_id = g_strdup(c->public_id);
+	r->decision = g_strdup_printf("follow-up by %s from %s", via, role);
+	return TRUE;
+}
+
+static gboolean
+duplicate(ingest_ctx *ctx, gint64 case_id, const char *why, ingest_result *r,
+    GError **error)
+{
+	g_autoptr(store_case) c = NULL;
+
+	r->outcome = INGEST_DUPLICATE;
+	r->case_id = case_id;
+	if (case_id > 0 && (c = store_case_get(ctx->st, case_id, error)) != NULL)
+		r->public_id = g_strdup(c->public_id);
+	r->decision = g_strdup_printf("already stored (same %s)", why);
+	return error == NULL || *error == NULL;
+}
+
+gboolean
+ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, ingest_result *r, GError **error)
+{
+	g_autofree char *path = spool_path(ctx->sp, SPOOL_RAW, raw_digest);
+	g_autoptr(GError) perr = NULL;
+	g_autoptr(mail_msg) m = NULL;
+	const char *via = NULL;
+	gint64 case_id = 0, seen, id;
+	gboolean ok;
+
+	memset(r, 0, sizeof(*r));
+	if (path == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "bad spool digest");
+		return FALSE;
+	}
+	seen = store_message_seen(ctx->st, source_key, raw_digest, NULL, &case_id, error);
+	if (seen < 0)
+		return FALSE;
+	if (seen > 0)
+		return duplicate(ctx, case_id, "source or content", r, error);
+
+	m = mail_parse_file(path, ctx->sp, &perr);
+	if (m == NULL) {
+		if (perr->code == CG_ERROR_TEMP) {
+			g_propagate_error(error, g_steal_pointer(&perr));
+			return FALSE;
+		}
+		r->outcome = INGEST_IGNORED;
+		r->decision = g_strdup_printf("unparseable (%s); raw copy kept as %s",
+		    perr->message, raw_digest);
+		return TRUE;
+	}
+	r->message_id = g_strdup(m->message_id);
+	if (m->message_id != NULL) {
+		seen = store_message_seen(ctx->st, NULL, NULL, m->message_id, &case_id, error);
+		if (seen < 0)
+			return FALSE;
+		if (seen > 0)
+			return duplicate(ctx, case_id, "Message-ID", r, error);
+	}
+
+	if (!store_begin(ctx->st, error))
+		return FALSE;
+	id = find_case(ctx, m, &via, error);
+	if (id < 0)
+		ok = FALSE;
+	else if (id > 0)
+		ok = follow_up(ctx, id, via, m, raw_digest, source_key, r, error);
+	else
+		ok = new_case(ctx, m, raw_digest, source_key, recipient, r, error);
+	if (ok && r->outcome == INGEST_IGNORED) {
+		store_rollback(ctx->st);
+		return TRUE;
+	}
+	if (!ok || !store_commit(ctx->st, error)) {
+		store_rollback(ctx->st);
+		ingest_result_clear(r);
+		return FALSE;
+	}
+	return TRUE;
+}
