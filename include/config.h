@@ -71,6 +71,12 @@ typedef struct config {
  */
 config *config_load(const char *path, GPtrArray *errors);
 
+/* Flags for config_load_flags. */
+#define CONFIG_SKIP_SECRETS	0x1	/* casectl: do not read password files */
+
+/* config_load with flags (CONFIG_SKIP_SECRETS). */
+config *config_load_flags(const char *path, int flags, GPtrArray *errors);
+
 /* Free a config; NULL-safe.  Secrets are wiped before freeing. */
 void config_free(config *cfg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(config, config_free)

@@ -87,6 +87,7 @@ static const key_spec outbox_keys[] = {
 typedef struct {
 	const char *path;	/* the main file, for errors without a setting */
 	GPtrArray *errors;
+	int flags;		/* CONFIG_SKIP_SECRETS */
 } loader;
 
 static void G_GNUC_PRINTF(3, 4)
@@ -279,7 +280,7 @@ load_endpoint(loader *ld, config *cfg, const config_setting_t *g, const char *wh
 	if (ep->user != NULL && ep->password_file == NULL)
 		load_error(ld, g, "\"%s.user\" is set but \"%s.password_file\" is missing",
 		    where, where);
-	if (ep->password_file != NULL) {
+	if (ep->password_file != NULL && !(ld->flags & CONFIG_SKIP_SECRETS)) {
 		g_autoptr(GError) err = NULL;
 
 		ep->password = config_read_secret(ep->password_file, &err);
@@ -406,9 +407,15 @@ read_file(loader *ld, config_t *cf, const char *path)
 config *
 config_load(const char *path, GPtrArray *errors)
 {
+	return config_load_flags(path, 0, errors);
+}
+
+config *
+config_load_flags(const char *path, int flags, GPtrArray *errors)
+{
 	g_autoptr(config_t) cf = g_new0(config_t, 1);
 	g_autoptr(config) cfg = g_new0(config, 1);
-	loader ld = { path, errors };
+	loader ld = { path, errors, flags };
 	config_setting_t *root, *g;
 	guint before = errors->len;
 
