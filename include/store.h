@@ -11,7 +11,12 @@
  *
  * Errors: SQLITE_BUSY/LOCKED, SQLITE_FULL, SQLITE_IOERR and a read-only
  * database are CG_ERROR_TEMP (leave the message on the server, retry);
- * a constraint violation or a bad argument is CG_ERROR_PERM.
+ * a constraint violation or a bad argument is CG_ERROR_PERM; a file
+ * that is not a database, is corrupt or has a newer schema is
+ * CG_ERROR_CONFIG.  Messages read "database PATH: WHAT: sqlite's reason".
+ *
+ * A store is one connection: use it from one thread at a time.  A case
+ * id 0 (messages, events, outbox) means "no case" and is stored as NULL.
  */
 #ifndef CG_STORE_H
 #define CG_STORE_H
@@ -94,17 +99,32 @@ typedef struct {
 	gint64	 created, sent_at;
 } store_outbox;
 
-/* Open or create the database at path and migrate it. */
+/*
+ * Open or create the database at path (created mode 0640) and migrate
+ * it.  A database with a newer schema than this program knows is
+ * refused with CG_ERROR_CONFIG.
+ */
 store *store_open(const char *path, GError **error);
-/* Open an existing database read-only (casectl list/show); no migration. */
+/*
+ * Open an existing database read-only (casectl list/show); no migration.
+ * A missing file, or a schema older or newer than this program's, is
+ * CG_ERROR_CONFIG.
+ */
 store *store_open_readonly(const char *path, GError **error);
 void store_close(store *st);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(store, store_close)
 
-/* Schema version of an open database. */
+/* Schema version of an open database; -1 (logged) on error. */
 int store_schema_version(store *st);
 
-/* BEGIN IMMEDIATE (retried while busy) / COMMIT / ROLLBACK. */
+/* Busy timeout of this connection in ms (default 5000); for tests and tools. */
+void store_set_busy_timeout(store *st, int ms);
+
+/*
+ * BEGIN IMMEDIATE (retried while busy; CG_ERROR_TEMP when still locked;
+ * CG_ERROR_PERM when a transaction is already open) / COMMIT (rolls
+ * back when the commit fails) / ROLLBACK (no-op outside a transaction).
+ */
 gboolean store_begin(store *st, GError **error);
 gboolean store_commit(store *st, GError **error);
 void store_rollback(store *st);
@@ -118,13 +138,18 @@ void store_rollback(store *st);
 gint64 store_message_seen(store *st, const char *source_key, const char *raw_digest,
     const char *message_id, gint64 *case_id_r, GError **error);
 
-/* Case of a message with this Message-ID in either direction; 0 if none, -1 on error. */
+/*
+ * Case of a message with this Message-ID in either direction, or of an
+ * outbox row with it (mail queued but not recorded as a message); 0 if
+ * none, -1 on error.
+ */
 gint64 store_case_by_message_id(store *st, const char *message_id, GError **error);
 
 /*
  * Insert a case from c (member, member_name, subject, type, sub_type,
  * update_type, team, priority, needs_info are read; status is Active)
- * and give it the public id prefix + number padded to digits.
+ * and give it the public id prefix + number padded to digits (1..18).
+ * Both happen or neither, inside or outside a transaction.
  * Returns the case id, or 0 on error.
  */
 gint64 store_case_create(store *st, const store_case *c, const char *prefix, int digits,
@@ -148,14 +173,34 @@ typedef struct {
 	int	 limit;		/* 0: no limit */
 } store_filter;
 
-/* Cases matching f (NULL: all), newest first; store_case * elements, owned by the array. */
+/*
+ * Cases matching f (NULL: all), newest first; store_case * elements,
+ * owned by the array.  status, type, team and member compare without
+ * regard to case.
+ */
 GPtrArray *store_case_list(store *st, const store_filter *f, GError **error);
 
-/* Insert a message row; returns its id or 0 on error.  m->id and m->created are ignored. */
+/*
+ * Full-text search over message subjects and texts (accents and case
+ * folded).  Each word of text is searched as a literal string, words
+ * ANDed; a trailing '*' makes a word a prefix.  Returns the cases of the
+ * matching messages, newest first (store_case *, owned by the array);
+ * no words give an empty array.  NULL on error.
+ */
+GPtrArray *store_search(store *st, const char *text, GError **error);
+
+/*
+ * Insert a message row; returns its id or 0 on error (a duplicate
+ * source key or (direction, Message-ID) is CG_ERROR_PERM).  m->id and
+ * m->created are ignored; empty message_id, source_key and raw_digest
+ * are stored as NULL.
+ */
 gint64 store_message_add(store *st, const store_message *m, GError **error);
 gint64 store_attachment_add(store *st, const store_attachment *a, GError **error);
+/* Add an audit event (kind required) at the current time. */
 gboolean store_event_add(store *st, gint64 case_id, const char *kind, const char *actor,
     const char *detail, GError **error);
+/* Set a case field; a NULL value removes it. */
 gboolean store_field_set(store *st, gint64 case_id, const char *name, const char *value,
     GError **error);
 
@@ -165,25 +210,37 @@ GPtrArray *store_message_attachments(store *st, gint64 message_row, GError **err
 GPtrArray *store_case_events(store *st, gint64 case_id, GError **error);
 GPtrArray *store_case_fields(store *st, gint64 case_id, GError **error);
 
-/* Queue an outgoing mail; returns the outbox id or 0 on error. */
+/*
+ * Queue an outgoing mail (kind and rcpt required; next_attempt 0 means
+ * now); returns the outbox id or 0 on error.
+ */
 gint64 store_outbox_add(store *st, const store_outbox *o, GError **error);
 /* Queued rows with next_attempt <= now, oldest first, at most limit. */
 GPtrArray *store_outbox_due(store *st, gint64 now, int limit, GError **error);
-/* Earliest next_attempt of a queued row, 0 if none. */
+/* Earliest next_attempt of a queued row, 0 if none, -1 on error. */
 gint64 store_outbox_next_due(store *st, GError **error);
 /* All rows of a case or, with case_id 0, of every case, newest first. */
 GPtrArray *store_outbox_list(store *st, gint64 case_id, GError **error);
+/*
+ * Each mark counts an attempt.  sent sets sent_at and clears last_error;
+ * retry keeps the row queued until next_attempt; failed is final.  An
+ * unknown id is CG_ERROR_PERM.
+ */
 gboolean store_outbox_mark_sent(store *st, gint64 id, GError **error);
 gboolean store_outbox_mark_retry(store *st, gint64 id, gint64 next_attempt, const char *why,
     GError **error);
 gboolean store_outbox_mark_failed(store *st, gint64 id, const char *why, GError **error);
 
-/* IMAP position per account and folder.  get returns FALSE without error when there is none. */
+/*
+ * IMAP position per account and folder.  get returns FALSE without
+ * error when there is none; set inserts or replaces.
+ */
 gboolean store_mailbox_get(store *st, const char *account, const char *folder,
     guint32 *uidvalidity_r, guint32 *last_uid_r, GError **error);
 gboolean store_mailbox_set(store *st, const char *account, const char *folder,
     guint32 uidvalidity, guint32 last_uid, GError **error);
 
+/* All NULL-safe. */
 void store_case_free(store_case *c);
 void store_message_free(store_message *m);
 void store_attachment_free(store_attachment *a);

@@ -1,0 +1,1654 @@
+/*
+ * store.c - the SQLite store: schema, migrations and every query.
+ *
+ * Rationale:
+ * - One connection per thread.  Every fixed statement is prepared once
+ *   per connection (SQLITE_PREPARE_PERSISTENT) and kept in an array
+ *   indexed by an enum: the daemon runs these per message.  The few
+ *   shapes of the case list, whose WHERE depends on the filter, are kept
+ *   in a hash table keyed by their SQL.  A statement is always reset and
+ *   its bindings cleared when the caller's scope ends (g_autoptr), so a
+ *   half-read statement never holds a read transaction open.
+ * - Values reach SQL only as bound parameters, never pasted into text;
+ *   search terms are quoted as FTS5 strings so no input is FTS syntax.
+ * - WAL with synchronous=FULL: a commit survives power loss before the
+ *   source message is moved on IMAP (libs.md, pitfall 17).
+ * - The schema is an array of migration steps; PRAGMA user_version says
+ *   how many have run.  Each step runs inside BEGIN IMMEDIATE, so two
+ *   processes opening a fresh database cannot both migrate it.
+ * - A case id 0 means "no case" and is stored as NULL (a bounce recorded
+ *   without a case, a "status" reply about several cases).
+ * - cases.id is AUTOINCREMENT so a case number, and with it the public
+ *   id, is never handed out twice, even if the newest case is deleted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "cg.h"
+#include "log.h"
+#include "store.h"
+
+#define STORE_BUSY_MS		5000
+#define STORE_BEGIN_TRIES	4
+#define STORE_BEGIN_SLEEP_US	50000
+#define STORE_JOURNAL_LIMIT	"67108864"
+
+/* ------------------------------------------------------------------ */
+/* Schema */
+
+static const char migration_1[] =
+	"CREATE TABLE cases ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  public_id TEXT COLLATE NOCASE UNIQUE,"
+	"  member TEXT NOT NULL,"
+	"  member_name TEXT,"
+	"  subject TEXT NOT NULL DEFAULT '',"
+	"  type TEXT, sub_type TEXT, update_type TEXT,"
+	"  team TEXT, priority TEXT,"
+	"  status TEXT NOT NULL DEFAULT 'Active'"
+	"    CHECK (status IN ('Active', 'Resolved')),"
+	"  needs_info INTEGER NOT NULL DEFAULT 0 CHECK (needs_info IN (0, 1)),"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE INDEX cases_member ON cases (member COLLATE NOCASE, status);"
+	"CREATE TABLE case_fields ("
+	"  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY (case_id, name)) WITHOUT ROWID;"
+	"CREATE TABLE messages ("
+	"  id INTEGER PRIMARY KEY,"
+	"  case_id INTEGER REFERENCES cases (id),"
+	"  direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),"
+	"  role TEXT NOT NULL DEFAULT 'unknown',"
+	"  message_id TEXT,"
+	"  source_key TEXT UNIQUE,"
+	"  raw_digest TEXT,"
+	"  from_addr TEXT, to_addrs TEXT, subject TEXT, text TEXT,"
+	"  date INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL);"
+	"CREATE UNIQUE INDEX messages_message_id ON messages (direction, message_id)"
+	"  WHERE message_id IS NOT NULL;"
+	"CREATE INDEX messages_raw_digest ON messages (raw_digest);"
+	"CREATE INDEX messages_case ON messages (case_id);"
+	"CREATE TABLE attachments ("
+	"  id INTEGER PRIMARY KEY,"
+	"  message_row INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,"
+	"  digest TEXT NOT NULL,"
+	"  name TEXT, content_type TEXT,"
+	"  size INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX attachments_message ON attachments (message_row);"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  case_id INTEGER REFERENCES cases (id) ON DELETE CASCADE,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  actor TEXT, detail TEXT);"
+	"CREATE INDEX events_case ON events (case_id, id);"
+	"CREATE TABLE outbox ("
+	"  id INTEGER PRIMARY KEY,"
+	"  case_id INTEGER REFERENCES cases (id),"
+	"  kind TEXT NOT NULL,"
+	"  env_from TEXT NOT NULL DEFAULT '',"
+	"  rcpt TEXT NOT NULL,"
+	"  message_id TEXT,"
+	"  spool_digest TEXT,"
+	"  state TEXT NOT NULL DEFAULT 'queued'"
+	"    CHECK (state IN ('queued', 'sent', 'failed')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  sent_at INTEGER);"
+	"CREATE INDEX outbox_due ON outbox (state, next_attempt);"
+	"CREATE INDEX outbox_case ON outbox (case_id);"
+	"CREATE INDEX outbox_message_id ON outbox (message_id);"
+	"CREATE TABLE mailbox_state ("
+	"  account TEXT NOT NULL,"
+	"  folder TEXT NOT NULL,"
+	"  uidvalidity INTEGER NOT NULL,"
+	"  last_uid INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  PRIMARY KEY (account, folder)) WITHOUT ROWID;"
+	/* Full-text index over messages; external content, so the text is
+	 * stored once, kept in step by triggers. */
+	"CREATE VIRTUAL TABLE messages_fts USING fts5 (subject, text,"
+	"  content = 'messages', content_rowid = 'id',"
+	"  tokenize = 'unicode61 remove_diacritics 2');"
+	"CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN"
+	"  INSERT INTO messages_fts (rowid, subject, text)"
+	"    VALUES (new.id, new.subject, new.text);"
+	"END;"
+	"CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN"
+	"  INSERT INTO messages_fts (messages_fts, rowid, subject, text)"
+	"    VALUES ('delete', old.id, old.subject, old.text);"
+	"END;"
+	"CREATE TRIGGER messages_fts_au AFTER UPDATE OF subject, text ON messages BEGIN"
+	"  INSERT INTO messages_fts (messages_fts, rowid, subject, text)"
+	"    VALUES ('delete', old.id, old.subject, old.text);"
+	"  INSERT INTO messages_fts (rowid, subject, text)"
+	"    VALUES (new.id, new.subject, new.text);"
+	"END;";
+
+/* Step i brings the schema from version i to i + 1.  Append only. */
+static const char *const migrations[] = {
+	migration_1,
+};
+#define STORE_VERSION	((int)G_N_ELEMENTS(migrations))
+
+/* ------------------------------------------------------------------ */
+/* Statements */
+
+#define CASE_COLS	"id, public_id, member, member_name, subject, type, sub_type, " \
+			"update_type, team, priority, status, needs_info, created, updated"
+#define MSG_COLS	"id, case_id, direction, role, message_id, source_key, raw_digest, " \
+			"from_addr, to_addrs, subject, text, date, created"
+#define OUTBOX_COLS	"id, case_id, kind, env_from, rcpt, message_id, spool_digest, state, " \
+			"attempts, next_attempt, last_error, created, sent_at"
+
+enum query {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_CASE_INSERT,
+	Q_CASE_SET_PUBLIC,
+	Q_CASE_GET,
+	Q_CASE_GET_PUBLIC,
+	Q_CASE_SET_STATUS,
+	Q_CASE_SET_NEEDS_INFO,
+	Q_CASE_TOUCH,
+	Q_SEEN_SOURCE,
+	Q_SEEN_DIGEST,
+	Q_SEEN_MSGID,
+	Q_CASE_BY_MSGID,
+	Q_MSG_INSERT,
+	Q_ATT_INSERT,
+	Q_EVENT_INSERT,
+	Q_FIELD_SET,
+	Q_FIELD_DELETE,
+	Q_CASE_MESSAGES,
+	Q_MSG_ATTS,
+	Q_CASE_EVENTS,
+	Q_CASE_FIELDS,
+	Q_OUTBOX_INSERT,
+	Q_OUTBOX_DUE,
+	Q_OUTBOX_NEXT,
+	Q_OUTBOX_LIST_ALL,
+	Q_OUTBOX_LIST_CASE,
+	Q_OUTBOX_SENT,
+	Q_OUTBOX_RETRY,
+	Q_OUTBOX_FAILED,
+	Q_MBOX_GET,
+	Q_MBOX_SET,
+	Q_SEARCH,
+	Q_COUNT
+};
+
+static const char *const query_sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_CASE_INSERT] =
+	    "INSERT INTO cases (member, member_name, subject, type, sub_type, update_type,"
+	    " team, priority, status, needs_info, created, updated)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'Active', ?9, ?10, ?10)",
+	[Q_CASE_SET_PUBLIC] = "UPDATE cases SET public_id = ?2 WHERE id = ?1",
+	[Q_CASE_GET] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1",
+	[Q_CASE_GET_PUBLIC] = "SELECT " CASE_COLS " FROM cases WHERE public_id = ?1",
+	[Q_CASE_SET_STATUS] = "UPDATE cases SET status = ?2, updated = ?3 WHERE id = ?1",
+	[Q_CASE_SET_NEEDS_INFO] = "UPDATE cases SET needs_info = ?2, updated = ?3 WHERE id = ?1",
+	[Q_CASE_TOUCH] = "UPDATE cases SET updated = ?2 WHERE id = ?1",
+	[Q_SEEN_SOURCE] = "SELECT id, case_id FROM messages WHERE source_key = ?1",
+	[Q_SEEN_DIGEST] =
+	    "SELECT id, case_id FROM messages WHERE raw_digest = ?1 AND direction = 'in'"
+	    " ORDER BY id LIMIT 1",
+	[Q_SEEN_MSGID] =
+	    "SELECT id, case_id FROM messages WHERE direction = 'in' AND message_id = ?1",
+	/* The IN lets the (direction, message_id) index serve both
+	 * directions; the outbox covers mail composed but not yet
+	 * recorded as a message. */
+	[Q_CASE_BY_MSGID] =
+	    "SELECT case_id FROM messages WHERE direction IN ('in', 'out')"
+	    " AND message_id = ?1 AND case_id IS NOT NULL"
+	    " UNION ALL SELECT case_id FROM outbox WHERE message_id = ?1"
+	    " AND case_id IS NOT NULL LIMIT 1",
+	[Q_MSG_INSERT] =
+	    "INSERT INTO messages (case_id, direction, role, message_id, source_key,"
+	    " raw_digest, from_addr, to_addrs, subject, text, date, created)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[Q_ATT_INSERT] =
+	    "INSERT INTO attachments (message_row, digest, name, content_type, size)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_EVENT_INSERT] =
+	    "INSERT INTO events (case_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_FIELD_SET] =
+	    "INSERT INTO case_fields (case_id, name, value) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT (case_id, name) DO UPDATE SET value = excluded.value",
+	[Q_FIELD_DELETE] = "DELETE FROM case_fields WHERE case_id = ?1 AND name = ?2",
+	[Q_CASE_MESSAGES] = "SELECT " MSG_COLS " FROM messages WHERE case_id = ?1 ORDER BY id",
+	[Q_MSG_ATTS] =
+	    "SELECT id, message_row, digest, name, content_type, size FROM attachments"
+	    " WHERE message_row = ?1 ORDER BY id",
+	[Q_CASE_EVENTS] =
+	    "SELECT id, case_id, at, kind, actor, detail FROM events WHERE case_id = ?1"
+	    " ORDER BY id",
+	[Q_CASE_FIELDS] = "SELECT name, value FROM case_fields WHERE case_id = ?1 ORDER BY name",
+	[Q_OUTBOX_INSERT] =
+	    "INSERT INTO outbox (case_id, kind, env_from, rcpt, message_id, spool_digest,"
+	    " state, next_attempt, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
+	[Q_OUTBOX_DUE] =
+	    "SELECT " OUTBOX_COLS " FROM outbox WHERE state = 'queued' AND next_attempt <= ?1"
+	    " ORDER BY next_attempt, id LIMIT ?2",
+	[Q_OUTBOX_NEXT] = "SELECT min(next_attempt) FROM outbox WHERE state = 'queued'",
+	[Q_OUTBOX_LIST_ALL] = "SELECT " OUTBOX_COLS " FROM outbox ORDER BY id DESC",
+	[Q_OUTBOX_LIST_CASE] =
+	    "SELECT " OUTBOX_COLS " FROM outbox WHERE case_id = ?1 ORDER BY id DESC",
+	[Q_OUTBOX_SENT] =
+	    "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2,"
+	    " last_error = NULL WHERE id = ?1",
+	[Q_OUTBOX_RETRY] =
+	    "UPDATE outbox SET state = 'queued', attempts = attempts + 1, next_attempt = ?2,"
+	    " last_error = ?3 WHERE id = ?1",
+	[Q_OUTBOX_FAILED] =
+	    "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2"
+	    " WHERE id = ?1",
+	[Q_MBOX_GET] =
+	    "SELECT uidvalidity, last_uid FROM mailbox_state WHERE account = ?1 AND folder = ?2",
+	[Q_MBOX_SET] =
+	    "INSERT INTO mailbox_state (account, folder, uidvalidity, last_uid, updated)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (account, folder) DO UPDATE SET"
+	    " uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,"
+	    " updated = excluded.updated",
+	[Q_SEARCH] =
+	    "SELECT " CASE_COLS " FROM cases WHERE id IN (SELECT case_id FROM messages"
+	    " WHERE id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1))"
+	    " ORDER BY id DESC",
+};
+
+struct store {
+	sqlite3		*db;
+	char		*path;
+	gboolean	 readonly;
+	sqlite3_stmt	*stmts[Q_COUNT];
+	GHashTable	*dynamic;	/* SQL -> sqlite3_stmt, case list shapes */
+};
+
+/*
+ * A cached statement borrowed for one call: g_autoptr(stmt_ref) resets
+ * it and clears its bindings at the end of the scope.
+ */
+typedef sqlite3_stmt stmt_ref;
+
+static void
+stmt_release(stmt_ref *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(stmt_ref, stmt_release)
+
+/* ------------------------------------------------------------------ */
+/* Errors */
+
+static int
+error_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOMEM:
+	case SQLITE_INTERRUPT:
+	case SQLITE_PROTOCOL:
+		return CG_ERROR_TEMP;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		/* Retrying will not help; the admin must look at the file. */
+		return CG_ERROR_CONFIG;
+	default:
+		return CG_ERROR_PERM;
+	}
+}
+
+/* "database PATH: WHAT: sqlite's message", code from rc. */
+static void
+db_error(store *st, int rc, GError **error, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+static void
+db_error(store *st, int rc, GError **error, const char *fmt, ...)
+{
+	g_autofree char *what = NULL;
+	const char *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	what = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	/* A failed bind does not always leave its message on the handle. */
+	if (st->db != NULL && sqlite3_extended_errcode(st->db) == rc)
+		msg = sqlite3_errmsg(st->db);
+	else
+		msg = sqlite3_errstr(rc);
+	g_set_error(error, CG_ERROR, error_code(rc), "database %s: %s: %s", st->path, what, msg);
+}
+
+static void
+arg_error(store *st, GError **error, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static void
+arg_error(store *st, GError **error, const char *fmt, ...)
+{
+	g_autofree char *what = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	what = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_set_error(error, CG_ERROR, CG_ERROR_PERM, "database %s: %s", st->path, what);
+}
+
+/* ------------------------------------------------------------------ */
+/* Statement helpers */
+
+static sqlite3_stmt *
+prepare_cached(store *st, const char *sql, GError **error)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+	if (rc != SQLITE_OK) {
+		db_error(st, rc, error, "prepare \"%.40s...\"", sql);
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+static stmt_ref *
+query(store *st, enum query q, GError **error)
+{
+	if (st->stmts[q] == NULL)
+		st->stmts[q] = prepare_cached(st, query_sql[q], error);
+	return st->stmts[q];
+}
+
+static stmt_ref *
+query_dynamic(store *st, const char *sql, GError **error)
+{
+	sqlite3_stmt *s;
+
+	s = g_hash_table_lookup(st->dynamic, sql);
+	if (s == NULL) {
+		s = prepare_cached(st, sql, error);
+		if (s != NULL)
+			g_hash_table_insert(st->dynamic, g_strdup(sql), s);
+	}
+	return s;
+}
+
+/*
+ * Binding: each helper is a no-op once *rc holds an error, so a run of
+ * binds is checked once.  Strings are copied (SQLITE_TRANSIENT): the
+ * statement outlives the caller's buffers.
+ */
+static void
+bind_text(sqlite3_stmt *s, int i, const char *v, int *rc)
+{
+	if (*rc != SQLITE_OK)
+		return;
+	if (v == NULL)
+		*rc = sqlite3_bind_null(s, i);
+	else
+		*rc = sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static void
+bind_int64(sqlite3_stmt *s, int i, gint64 v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_int64(s, i, v);
+}
+
+/* A case id: 0 means none and is stored as NULL. */
+static void
+bind_case(sqlite3_stmt *s, int i, gint64 case_id, int *rc)
+{
+	if (*rc != SQLITE_OK)
+		return;
+	if (case_id == 0)
+		*rc = sqlite3_bind_null(s, i);
+	else
+		*rc = sqlite3_bind_int64(s, i, case_id);
+}
+
+/* Run a statement that returns no rows; what names it in errors. */
+static gboolean
+run(store *st, sqlite3_stmt *s, int bind_rc, GError **error, const char *what)
+{
+	int rc;
+
+	if (bind_rc != SQLITE_OK) {
+		db_error(st, bind_rc, error, "%s", what);
+		return FALSE;
+	}
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		db_error(st, rc, error, "%s", what);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Like run, and the statement must have changed a row. */
+static gboolean
+run_one(store *st, sqlite3_stmt *s, int bind_rc, GError **error, const char *what,
+    const char *missing)
+{
+	if (!run(st, s, bind_rc, error, what))
+		return FALSE;
+	if (sqlite3_changes(st->db) == 0) {
+		arg_error(st, error, "%s: %s", what, missing);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static char *
+col_text(sqlite3_stmt *s, int i)
+{
+	return g_strdup((const char *)sqlite3_column_text(s, i));
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows */
+
+static store_case *
+read_case(sqlite3_stmt *s)
+{
+	store_case *c = g_new0(store_case, 1);
+
+	c->id = sqlite3_column_int64(s, 0);
+	c->public_id = col_text(s, 1);
+	c->member = col_text(s, 2);
+	c->member_name = col_text(s, 3);
+	c->subject = col_text(s, 4);
+	c->type = col_text(s, 5);
+	c->sub_type = col_text(s, 6);
+	c->update_type = col_text(s, 7);
+	c->team = col_text(s, 8);
+	c->priority = col_text(s, 9);
+	c->status = col_text(s, 10);
+	c->needs_info = sqlite3_column_int(s, 11) != 0;
+	c->created = sqlite3_column_int64(s, 12);
+	c->updated = sqlite3_column_int64(s, 13);
+	return c;
+}
+
+static gpointer
+read_message(sqlite3_stmt *s)
+{
+	store_message *m = g_new0(store_message, 1);
+
+	m->id = sqlite3_column_int64(s, 0);
+	m->case_id = sqlite3_column_int64(s, 1);
+	m->direction = col_text(s, 2);
+	m->role = col_text(s, 3);
+	m->message_id = col_text(s, 4);
+	m->source_key = col_text(s, 5);
+	m->raw_digest = col_text(s, 6);
+	m->from_addr = col_text(s, 7);
+	m->to_addrs = col_text(s, 8);
+	m->subject = col_text(s, 9);
+	m->text = col_text(s, 10);
+	m->date = sqlite3_column_int64(s, 11);
+	m->created = sqlite3_column_int64(s, 12);
+	return m;
+}
+
+static gpointer
+read_attachment(sqlite3_stmt *s)
+{
+	store_attachment *a = g_new0(store_attachment, 1);
+
+	a->id = sqlite3_column_int64(s, 0);
+	a->message_row = sqlite3_column_int64(s, 1);
+	a->digest = col_text(s, 2);
+	a->name = col_text(s, 3);
+	a->content_type = col_text(s, 4);
+	a->size = sqlite3_column_int64(s, 5);
+	return a;
+}
+
+static gpointer
+read_event(sqlite3_stmt *s)
+{
+	store_event *e = g_new0(store_event, 1);
+
+	e->id = sqlite3_column_int64(s, 0);
+	e->case_id = sqlite3_column_int64(s, 1);
+	e->at = sqlite3_column_int64(s, 2);
+	e->kind = col_text(s, 3);
+	e->actor = col_text(s, 4);
+	e->detail = col_text(s, 5);
+	return e;
+}
+
+static gpointer
+read_field(sqlite3_stmt *s)
+{
+	store_field *f = g_new0(store_field, 1);
+
+	f->name = col_text(s, 0);
+	f->value = col_text(s, 1);
+	return f;
+}
+
+static gpointer
+read_outbox(sqlite3_stmt *s)
+{
+	store_outbox *o = g_new0(store_outbox, 1);
+
+	o->id = sqlite3_column_int64(s, 0);
+	o->case_id = sqlite3_column_int64(s, 1);
+	o->kind = col_text(s, 2);
+	o->env_from = col_text(s, 3);
+	o->rcpt = col_text(s, 4);
+	o->message_id = col_text(s, 5);
+	o->spool_digest = col_text(s, 6);
+	o->state = col_text(s, 7);
+	o->attempts = sqlite3_column_int(s, 8);
+	o->next_attempt = sqlite3_column_int64(s, 9);
+	o->last_error = col_text(s, 10);
+	o->created = sqlite3_column_int64(s, 11);
+	o->sent_at = sqlite3_column_int64(s, 12);
+	return o;
+}
+
+static gpointer
+read_case_any(sqlite3_stmt *s)
+{
+	return read_case(s);
+}
+
+/* Step s to the end, collecting rows with reader into a new array. */
+static GPtrArray *
+collect(store *st, sqlite3_stmt *s, int bind_rc, gpointer (*reader)(sqlite3_stmt *),
+    GDestroyNotify free_fn, GError **error, const char *what)
+{
+	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(free_fn);
+	int rc;
+
+	if (bind_rc != SQLITE_OK) {
+		db_error(st, bind_rc, error, "%s", what);
+		return NULL;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		g_ptr_array_add(rows, reader(s));
+	if (rc != SQLITE_DONE) {
+		db_error(st, rc, error, "%s", what);
+		return NULL;
+	}
+	return g_steal_pointer(&rows);
+}
+
+/* ------------------------------------------------------------------ */
+/* Open, pragmas, migrations */
+
+static void
+finalize_stmt(gpointer s)
+{
+	sqlite3_finalize(s);
+}
+
+static store *
+store_new(const char *path)
+{
+	store *st = g_new0(store, 1);
+
+	st->path = g_strdup(path);
+	st->dynamic = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+	    finalize_stmt);
+	return st;
+}
+
+void
+store_close(store *st)
+{
+	int i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(st->stmts[i]);
+	g_hash_table_destroy(st->dynamic);
+	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
+		log_warnx("database %s: close: %s", st->path, sqlite3_errmsg(st->db));
+	g_free(st->path);
+	g_free(st);
+}
+
+static gboolean
+exec(store *st, const char *sql, GError **error, const char *what)
+{
+	int rc;
+
+	rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		db_error(st, rc, error, "%s", what);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Run a one-value PRAGMA and return its text, or NULL with error set. */
+static char *
+pragma_text(store *st, const char *sql, GError **error)
+{
+	sqlite3_stmt *s = NULL;
+	char *value = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			value = g_strdup((const char *)sqlite3_column_text(s, 0));
+			if (value == NULL)
+				value = g_strdup("");
+			rc = SQLITE_OK;
+		}
+	}
+	if (rc != SQLITE_OK && rc != SQLITE_DONE)
+		db_error(st, rc, error, "%s", sql);
+	else if (value == NULL)
+		db_error(st, SQLITE_ERROR, error, "%s: no result", sql);
+	sqlite3_finalize(s);
+	return value;
+}
+
+/* PRAGMA user_version, or -1 with error set. */
+static int
+read_version(store *st, GError **error)
+{
+	g_autofree char *v = pragma_text(st, "PRAGMA user_version", error);
+
+	return v != NULL ? (int)g_ascii_strtoll(v, NULL, 10) : -1;
+}
+
+int
+store_schema_version(store *st)
+{
+	g_autoptr(GError) error = NULL;
+	int version;
+
+	if ((version = read_version(st, &error)) < 0)
+		log_warnx("%s", error->message);
+	return version;
+}
+
+void
+store_set_busy_timeout(store *st, int ms)
+{
+	sqlite3_busy_timeout(st->db, ms);
+}
+
+static gboolean
+set_pragmas(store *st, GError **error)
+{
+	g_autofree char *mode = NULL;
+
+	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
+	if (!exec(st, "PRAGMA foreign_keys = ON", error, "set foreign_keys"))
+		return FALSE;
+	if (st->readonly)
+		return TRUE;
+	/* journal_mode persists in the file; the rest is per connection. */
+	mode = pragma_text(st, "PRAGMA journal_mode = WAL", error);
+	if (mode == NULL)
+		return FALSE;
+	if (g_ascii_strcasecmp(mode, "wal") != 0)
+		log_warnx("database %s: journal mode is %s, not wal (is it on a network "
+		    "file system?)", st->path, mode);
+	return exec(st, "PRAGMA synchronous = FULL;"
+	    "PRAGMA journal_size_limit = " STORE_JOURNAL_LIMIT, error, "set pragmas");
+}
+
+static gboolean
+check_version(store *st, int version, GError **error)
+{
+	if (version > STORE_VERSION) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		    "database %s: schema version %d is newer than this program knows (%d); "
+		    "run a newer casegate or restore a backup", st->path, version,
+		    STORE_VERSION);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+migrate(store *st, GError **error)
+{
+	int version;
+
+	version = read_version(st, error);
+	if (version < 0 || !check_version(st, version, error))
+		return FALSE;
+	if (version == STORE_VERSION)
+		return TRUE;
+	if (!store_begin(st, error))
+		return FALSE;
+	/* Read again under the write lock: another process may have won. */
+	version = read_version(st, error);
+	if (version < 0 || !check_version(st, version, error)) {
+		store_rollback(st);
+		return FALSE;
+	}
+	for (; version < STORE_VERSION; version++) {
+		g_autofree char *set = NULL;
+		g_autofree char *what = g_strdup_printf("migrate to schema version %d",
+		    version + 1);
+
+		set = g_strdup_printf("PRAGMA user_version = %d", version + 1);
+		if (!exec(st, migrations[version], error, what) ||
+		    !exec(st, set, error, what)) {
+			store_rollback(st);
+			return FALSE;
+		}
+	}
+	if (!store_commit(st, error))
+		return FALSE;
+	log_debug("database %s: migrated to schema version %d", st->path, STORE_VERSION);
+	return TRUE;
+}
+
+/*
+ * Create the file ourselves so it is not world-readable (it holds
+ * members' mail); SQLite gives -wal and -shm the database's mode.
+ */
+static gboolean
+create_private(const char *path, GError **error)
+{
+	int fd, saved;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		saved = errno;
+		g_set_error(error, CG_ERROR,
+		    saved == ENOSPC || saved == EIO || saved == EINTR ? CG_ERROR_TEMP :
+		    CG_ERROR_CONFIG, "database %s: open: %s", path, g_strerror(saved));
+		return FALSE;
+	}
+	close(fd);
+	return TRUE;
+}
+
+static store *
+open_db(const char *path, gboolean readonly, GError **error)
+{
+	g_autoptr(store) st = NULL;
+	int flags, rc;
+
+	if (path == NULL || *path == '\0') {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "database: no path given");
+		return NULL;
+	}
+	st = store_new(path);
+	st->readonly = readonly;
+	if (readonly) {
+		if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+			g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+			    "database %s does not exist", path);
+			return NULL;
+		}
+		flags = SQLITE_OPEN_READONLY;
+	} else {
+		if (!create_private(path, error))
+			return NULL;
+		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	}
+	rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		db_error(st, rc, error, "open");
+		return NULL;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if (!set_pragmas(st, error))
+		return NULL;
+	return g_steal_pointer(&st);
+}
+
+store *
+store_open(const char *path, GError **error)
+{
+	g_autoptr(store) st = NULL;
+
+	st = open_db(path, FALSE, error);
+	if (st == NULL || !migrate(st, error))
+		return NULL;
+	return g_steal_pointer(&st);
+}
+
+store *
+store_open_readonly(const char *path, GError **error)
+{
+	g_autoptr(store) st = NULL;
+	int version;
+
+	st = open_db(path, TRUE, error);
+	if (st == NULL)
+		return NULL;
+	version = read_version(st, error);
+	if (version < 0 || !check_version(st, version, error))
+		return NULL;
+	if (version < STORE_VERSION) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		    "database %s: schema version %d is older than %d; start casegated once "
+		    "to migrate it", path, version, STORE_VERSION);
+		return NULL;
+	}
+	return g_steal_pointer(&st);
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions */
+
+gboolean
+store_begin(store *st, GError **error)
+{
+	int rc = SQLITE_OK, i;
+
+	if (!sqlite3_get_autocommit(st->db)) {
+		arg_error(st, error, "begin: a transaction is already open");
+		return FALSE;
+	}
+	/*
+	 * The busy handler already waits busy_timeout; the retries cover
+	 * the cases where SQLite returns BUSY without calling it (WAL
+	 * recovery by another connection, a lock held across the wait).
+	 */
+	for (i = 0; i < STORE_BEGIN_TRIES; i++) {
+		g_autoptr(stmt_ref) s = query(st, Q_BEGIN, error);
+
+		if (s == NULL)
+			return FALSE;
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE)
+			return TRUE;
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		if (i + 1 < STORE_BEGIN_TRIES)
+			g_usleep(STORE_BEGIN_SLEEP_US);
+	}
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		db_error(st, rc, error, "begin (still locked after %d tries)", STORE_BEGIN_TRIES);
+	else
+		db_error(st, rc, error, "begin");
+	return FALSE;
+}
+
+gboolean
+store_commit(store *st, GError **error)
+{
+	g_autoptr(stmt_ref) s = query(st, Q_COMMIT, error);
+	int rc;
+
+	if (s == NULL) {
+		store_rollback(st);
+		return FALSE;
+	}
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		db_error(st, rc, error, "commit");
+		store_rollback(st);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+store_rollback(store *st)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(stmt_ref) s = NULL;
+	int rc;
+
+	if (st == NULL || sqlite3_get_autocommit(st->db))
+		return;
+	s = query(st, Q_ROLLBACK, &error);
+	if (s == NULL) {
+		log_warnx("%s", error->message);
+		return;
+	}
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		log_warnx("database %s: rollback: %s", st->path, sqlite3_errmsg(st->db));
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages */
+
+static gboolean
+present(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+/* One of the seen lookups: 1 found, 0 not found, -1 error. */
+static int
+seen_by(store *st, enum query q, const char *key, gint64 *id_r, gint64 *case_id_r,
+    GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(key))
+		return 0;
+	if ((s = query(st, q, error)) == NULL)
+		return -1;
+	bind_text(s, 1, key, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*id_r = sqlite3_column_int64(s, 0);
+		*case_id_r = sqlite3_column_int64(s, 1);
+		return 1;
+	}
+	if (rc != SQLITE_DONE) {
+		db_error(st, rc, error, "look up message");
+		return -1;
+	}
+	return 0;
+}
+
+gint64
+store_message_seen(store *st, const char *source_key, const char *raw_digest,
+    const char *message_id, gint64 *case_id_r, GError **error)
+{
+	const struct {
+		enum query	 q;
+		const char	*key;
+	} keys[] = {
+		{ Q_SEEN_SOURCE, source_key },
+		{ Q_SEEN_DIGEST, raw_digest },
+		{ Q_SEEN_MSGID, message_id },
+	};
+	gint64 id = 0, case_id = 0;
+	size_t i;
+	int r;
+
+	if (case_id_r != NULL)
+		*case_id_r = 0;
+	for (i = 0; i < G_N_ELEMENTS(keys); i++) {
+		r = seen_by(st, keys[i].q, keys[i].key, &id, &case_id, error);
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			if (case_id_r != NULL)
+				*case_id_r = case_id;
+			return id;
+		}
+	}
+	return 0;
+}
+
+gint64
+store_case_by_message_id(store *st, const char *message_id, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(message_id))
+		return 0;
+	if ((s = query(st, Q_CASE_BY_MSGID, error)) == NULL)
+		return -1;
+	bind_text(s, 1, message_id, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_DONE) {
+		db_error(st, rc, error, "look up Message-ID");
+		return -1;
+	}
+	return 0;
+}
+
+gint64
+store_message_add(store *st, const store_message *m, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (m->direction == NULL ||
+	    (strcmp(m->direction, "in") != 0 && strcmp(m->direction, "out") != 0)) {
+		arg_error(st, error, "insert message: direction must be \"in\" or \"out\"");
+		return 0;
+	}
+	if ((s = query(st, Q_MSG_INSERT, error)) == NULL)
+		return 0;
+	bind_case(s, 1, m->case_id, &rc);
+	bind_text(s, 2, m->direction, &rc);
+	bind_text(s, 3, m->role != NULL ? m->role : "unknown", &rc);
+	/* An empty key would make every keyless message a duplicate. */
+	bind_text(s, 4, present(m->message_id) ? m->message_id : NULL, &rc);
+	bind_text(s, 5, present(m->source_key) ? m->source_key : NULL, &rc);
+	bind_text(s, 6, present(m->raw_digest) ? m->raw_digest : NULL, &rc);
+	bind_text(s, 7, m->from_addr, &rc);
+	bind_text(s, 8, m->to_addrs, &rc);
+	bind_text(s, 9, m->subject, &rc);
+	bind_text(s, 10, m->text, &rc);
+	bind_int64(s, 11, m->date, &rc);
+	bind_int64(s, 12, cg_now(), &rc);
+	if (!run(st, s, rc, error, "insert message"))
+		return 0;
+	return sqlite3_last_insert_rowid(st->db);
+}
+
+gint64
+store_attachment_add(store *st, const store_attachment *a, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(a->digest)) {
+		arg_error(st, error, "insert attachment: no digest");
+		return 0;
+	}
+	if ((s = query(st, Q_ATT_INSERT, error)) == NULL)
+		return 0;
+	bind_int64(s, 1, a->message_row, &rc);
+	bind_text(s, 2, a->digest, &rc);
+	bind_text(s, 3, a->name, &rc);
+	bind_text(s, 4, a->content_type, &rc);
+	bind_int64(s, 5, a->size, &rc);
+	if (!run(st, s, rc, error, "insert attachment"))
+		return 0;
+	return sqlite3_last_insert_rowid(st->db);
+}
+
+gboolean
+store_event_add(store *st, gint64 case_id, const char *kind, const char *actor,
+    const char *detail, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(kind)) {
+		arg_error(st, error, "insert event: no kind");
+		return FALSE;
+	}
+	if ((s = query(st, Q_EVENT_INSERT, error)) == NULL)
+		return FALSE;
+	bind_case(s, 1, case_id, &rc);
+	bind_int64(s, 2, cg_now(), &rc);
+	bind_text(s, 3, kind, &rc);
+	bind_text(s, 4, actor, &rc);
+	bind_text(s, 5, detail, &rc);
+	return run(st, s, rc, error, "insert event");
+}
+
+gboolean
+store_field_set(store *st, gint64 case_id, const char *name, const char *value,
+    GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(name)) {
+		arg_error(st, error, "set field: no name");
+		return FALSE;
+	}
+	s = query(st, value != NULL ? Q_FIELD_SET : Q_FIELD_DELETE, error);
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, case_id, &rc);
+	bind_text(s, 2, name, &rc);
+	if (value != NULL)
+		bind_text(s, 3, value, &rc);
+	return run(st, s, rc, error, "set field");
+}
+
+/* Rows of a query with one integer key. */
+static GPtrArray *
+list_by_id(store *st, enum query q, gint64 key, gpointer (*reader)(sqlite3_stmt *),
+    GDestroyNotify free_fn, GError **error, const char *what)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if ((s = query(st, q, error)) == NULL)
+		return NULL;
+	bind_int64(s, 1, key, &rc);
+	return collect(st, s, rc, reader, free_fn, error, what);
+}
+
+GPtrArray *
+store_case_messages(store *st, gint64 case_id, GError **error)
+{
+	return list_by_id(st, Q_CASE_MESSAGES, case_id, read_message,
+	    (GDestroyNotify)store_message_free, error, "list messages");
+}
+
+GPtrArray *
+store_message_attachments(store *st, gint64 message_row, GError **error)
+{
+	return list_by_id(st, Q_MSG_ATTS, message_row, read_attachment,
+	    (GDestroyNotify)store_attachment_free, error, "list attachments");
+}
+
+GPtrArray *
+store_case_events(store *st, gint64 case_id, GError **error)
+{
+	return list_by_id(st, Q_CASE_EVENTS, case_id, read_event,
+	    (GDestroyNotify)store_event_free, error, "list events");
+}
+
+GPtrArray *
+store_case_fields(store *st, gint64 case_id, GError **error)
+{
+	return list_by_id(st, Q_CASE_FIELDS, case_id, read_field,
+	    (GDestroyNotify)store_field_free, error, "list fields");
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases */
+
+gint64
+store_case_create(store *st, const store_case *c, const char *prefix, int digits,
+    GError **error)
+{
+	g_autofree char *public_id = NULL;
+	gint64 id = 0;
+	int rc = SQLITE_OK;
+
+	if (!present(c->member)) {
+		arg_error(st, error, "create case: no member address");
+		return 0;
+	}
+	if (prefix == NULL || digits < 1 || digits > 18) {
+		arg_error(st, error, "create case: bad public id format (prefix %s, %d digits)",
+		    prefix != NULL ? prefix : "(none)", digits);
+		return 0;
+	}
+	/* Insert and naming happen together or not at all, also outside
+	 * a transaction: a savepoint nests inside one or starts one. */
+	if (!exec(st, "SAVEPOINT case_create", error, "create case"))
+		return 0;
+	{
+		g_autoptr(stmt_ref) s = query(st, Q_CASE_INSERT, error);
+
+		if (s == NULL)
+			goto fail;
+		bind_text(s, 1, c->member, &rc);
+		bind_text(s, 2, c->member_name, &rc);
+		bind_text(s, 3, c->subject != NULL ? c->subject : "", &rc);
+		bind_text(s, 4, c->type, &rc);
+		bind_text(s, 5, c->sub_type, &rc);
+		bind_text(s, 6, c->update_type, &rc);
+		bind_text(s, 7, c->team, &rc);
+		bind_text(s, 8, c->priority, &rc);
+		bind_int64(s, 9, c->needs_info ? 1 : 0, &rc);
+		bind_int64(s, 10, cg_now(), &rc);
+		if (!run(st, s, rc, error, "insert case"))
+			goto fail;
+		id = sqlite3_last_insert_rowid(st->db);
+	}
+	public_id = g_strdup_printf("%s%0*" G_GINT64_FORMAT, prefix, digits, id);
+	{
+		g_autoptr(stmt_ref) s = query(st, Q_CASE_SET_PUBLIC, error);
+
+		if (s == NULL)
+			goto fail;
+		bind_int64(s, 1, id, &rc);
+		bind_text(s, 2, public_id, &rc);
+		if (!run(st, s, rc, error, "set public id of new case"))
+			goto fail;
+	}
+	if (!exec(st, "RELEASE case_create", error, "create case"))
+		goto fail;
+	return id;
+fail:
+	/* ROLLBACK TO keeps the savepoint open; RELEASE ends it. */
+	if (sqlite3_exec(st->db, "ROLLBACK TO case_create; RELEASE case_create",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		log_warnx("database %s: roll back case: %s", st->path, sqlite3_errmsg(st->db));
+	return 0;
+}
+
+static store_case *
+case_get_by(store *st, enum query q, gint64 id, const char *public_id, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if ((s = query(st, q, error)) == NULL)
+		return NULL;
+	if (public_id != NULL)
+		bind_text(s, 1, public_id, &rc);
+	else
+		bind_int64(s, 1, id, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return read_case(s);
+	if (rc != SQLITE_DONE)
+		db_error(st, rc, error, "load case");
+	return NULL;
+}
+
+store_case *
+store_case_get(store *st, gint64 id, GError **error)
+{
+	return case_get_by(st, Q_CASE_GET, id, NULL, error);
+}
+
+store_case *
+store_case_get_public(store *st, const char *public_id, GError **error)
+{
+	if (!present(public_id))
+		return NULL;
+	return case_get_by(st, Q_CASE_GET_PUBLIC, 0, public_id, error);
+}
+
+/* An UPDATE of one case: ?1 id, ?2 value (if any), then now. */
+static gboolean
+case_update(store *st, enum query q, gint64 case_id, const char *text, gint64 num,
+    gboolean has_value, GError **error, const char *what)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	g_autofree char *missing = g_strdup_printf("no case %" G_GINT64_FORMAT, case_id);
+	int rc = SQLITE_OK, n = 2;
+
+	if ((s = query(st, q, error)) == NULL)
+		return FALSE;
+	bind_int64(s, 1, case_id, &rc);
+	if (has_value) {
+		if (text != NULL)
+			bind_text(s, n++, text, &rc);
+		else
+			bind_int64(s, n++, num, &rc);
+	}
+	bind_int64(s, n, cg_now(), &rc);
+	return run_one(st, s, rc, error, what, missing);
+}
+
+gboolean
+store_case_set_status(store *st, gint64 case_id, const char *status, GError **error)
+{
+	if (status == NULL ||
+	    (strcmp(status, CASE_ACTIVE) != 0 && strcmp(status, CASE_RESOLVED) != 0)) {
+		arg_error(st, error, "set status: \"%s\" is neither %s nor %s",
+		    status != NULL ? status : "(null)", CASE_ACTIVE, CASE_RESOLVED);
+		return FALSE;
+	}
+	return case_update(st, Q_CASE_SET_STATUS, case_id, status, 0, TRUE, error,
+	    "set status");
+}
+
+gboolean
+store_case_set_needs_info(store *st, gint64 case_id, gboolean needs_info, GError **error)
+{
+	return case_update(st, Q_CASE_SET_NEEDS_INFO, case_id, NULL, needs_info ? 1 : 0, TRUE,
+	    error, "set needs_info");
+}
+
+gboolean
+store_case_touch(store *st, gint64 case_id, GError **error)
+{
+	return case_update(st, Q_CASE_TOUCH, case_id, NULL, 0, FALSE, error, "touch case");
+}
+
+GPtrArray *
+store_case_list(store *st, const store_filter *f, GError **error)
+{
+	static const store_filter all;
+	g_autoptr(GString) sql = g_string_new("SELECT " CASE_COLS " FROM cases WHERE 1");
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK, n = 1;
+
+	if (f == NULL)
+		f = &all;
+	/* Only the shape of the query depends on the filter; values are
+	 * bound in the same order below.  At most 64 shapes get cached. */
+	if (f->status != NULL)
+		g_string_append(sql, " AND status = ? COLLATE NOCASE");
+	if (f->type != NULL)
+		g_string_append(sql, " AND type = ? COLLATE NOCASE");
+	if (f->team != NULL)
+		g_string_append(sql, " AND team = ? COLLATE NOCASE");
+	if (f->member != NULL)
+		g_string_append(sql, " AND member = ? COLLATE NOCASE");
+	if (f->since != 0)
+		g_string_append(sql, " AND created >= ?");
+	g_string_append(sql, " ORDER BY id DESC");
+	if (f->limit > 0)
+		g_string_append(sql, " LIMIT ?");
+	if ((s = query_dynamic(st, sql->str, error)) == NULL)
+		return NULL;
+	if (f->status != NULL)
+		bind_text(s, n++, f->status, &rc);
+	if (f->type != NULL)
+		bind_text(s, n++, f->type, &rc);
+	if (f->team != NULL)
+		bind_text(s, n++, f->team, &rc);
+	if (f->member != NULL)
+		bind_text(s, n++, f->member, &rc);
+	if (f->since != 0)
+		bind_int64(s, n++, f->since, &rc);
+	if (f->limit > 0)
+		bind_int64(s, n++, f->limit, &rc);
+	return collect(st, s, rc, read_case_any, (GDestroyNotify)store_case_free, error,
+	    "list cases");
+}
+
+/*
+ * Each whitespace-separated word becomes an FTS5 string ("..." with
+ * embedded quotes doubled), so nothing the user types is FTS syntax;
+ * the words are ANDed.  A trailing '*' stays a prefix search.  NULL
+ * when there is no word.
+ */
+static char *
+fts_query(const char *text)
+{
+	g_auto(GStrv) words = g_strsplit_set(text, " \t\r\n\f\v", -1);
+	g_autoptr(GString) q = g_string_new(NULL);
+	char **w;
+	const char *p;
+
+	for (w = words; *w != NULL; w++) {
+		size_t len = strlen(*w);
+		gboolean prefix = FALSE;
+
+		while (len > 0 && (*w)[len - 1] == '*') {
+			prefix = TRUE;
+			len--;
+		}
+		if (len == 0)
+			continue;
+		if (q->len > 0)
+			g_string_append_c(q, ' ');
+		g_string_append_c(q, '"');
+		for (p = *w; p < *w + len; p++) {
+			if (*p == '"')
+				g_string_append_c(q, '"');
+			g_string_append_c(q, *p);
+		}
+		g_string_append_c(q, '"');
+		if (prefix)
+			g_string_append_c(q, '*');
+	}
+	if (q->len == 0)
+		return NULL;
+	return g_string_free(g_steal_pointer(&q), FALSE);
+}
+
+GPtrArray *
+store_search(store *st, const char *text, GError **error)
+{
+	g_autofree char *match = NULL;
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (text == NULL || (match = fts_query(text)) == NULL)
+		return g_ptr_array_new_with_free_func((GDestroyNotify)store_case_free);
+	if ((s = query(st, Q_SEARCH, error)) == NULL)
+		return NULL;
+	bind_text(s, 1, match, &rc);
+	return collect(st, s, rc, read_case_any, (GDestroyNotify)store_case_free, error,
+	    "search");
+}
+
+/* ------------------------------------------------------------------ */
+/* Outbox */
+
+gint64
+store_outbox_add(store *st, const store_outbox *o, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	gint64 now = cg_now();
+	int rc = SQLITE_OK;
+
+	if (!present(o->kind) || !present(o->rcpt)) {
+		arg_error(st, error, "queue mail: no %s", present(o->kind) ? "recipient" : "kind");
+		return 0;
+	}
+	if ((s = query(st, Q_OUTBOX_INSERT, error)) == NULL)
+		return 0;
+	bind_case(s, 1, o->case_id, &rc);
+	bind_text(s, 2, o->kind, &rc);
+	bind_text(s, 3, o->env_from != NULL ? o->env_from : "", &rc);
+	bind_text(s, 4, o->rcpt, &rc);
+	bind_text(s, 5, present(o->message_id) ? o->message_id : NULL, &rc);
+	bind_text(s, 6, o->spool_digest, &rc);
+	bind_int64(s, 7, o->next_attempt != 0 ? o->next_attempt : now, &rc);
+	bind_int64(s, 8, now, &rc);
+	if (!run(st, s, rc, error, "queue mail"))
+		return 0;
+	return sqlite3_last_insert_rowid(st->db);
+}
+
+GPtrArray *
+store_outbox_due(store *st, gint64 now, int limit, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if ((s = query(st, Q_OUTBOX_DUE, error)) == NULL)
+		return NULL;
+	bind_int64(s, 1, now, &rc);
+	bind_int64(s, 2, limit > 0 ? limit : -1, &rc);
+	return collect(st, s, rc, read_outbox, (GDestroyNotify)store_outbox_free, error,
+	    "list due mail");
+}
+
+gint64
+store_outbox_next_due(store *st, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc;
+
+	if ((s = query(st, Q_OUTBOX_NEXT, error)) == NULL)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		db_error(st, rc, error, "next due mail");
+		return -1;
+	}
+	return sqlite3_column_int64(s, 0);	/* NULL (none) reads as 0 */
+}
+
+GPtrArray *
+store_outbox_list(store *st, gint64 case_id, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	s = query(st, case_id != 0 ? Q_OUTBOX_LIST_CASE : Q_OUTBOX_LIST_ALL, error);
+	if (s == NULL)
+		return NULL;
+	if (case_id != 0)
+		bind_int64(s, 1, case_id, &rc);
+	return collect(st, s, rc, read_outbox, (GDestroyNotify)store_outbox_free, error,
+	    "list outbox");
+}
+
+static gboolean
+outbox_mark(store *st, enum query q, gint64 id, gint64 when, const char *why,
+    GError **error, const char *what)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	g_autofree char *missing = g_strdup_printf("no outbox row %" G_GINT64_FORMAT, id);
+	int rc = SQLITE_OK, n = 2;
+
+	if ((s = query(st, q, error)) == NULL)
+		return FALSE;
+	bind_int64(s, 1, id, &rc);
+	if (q != Q_OUTBOX_FAILED)
+		bind_int64(s, n++, when, &rc);
+	if (q != Q_OUTBOX_SENT)
+		bind_text(s, n, why, &rc);
+	return run_one(st, s, rc, error, what, missing);
+}
+
+gboolean
+store_outbox_mark_sent(store *st, gint64 id, GError **error)
+{
+	return outbox_mark(st, Q_OUTBOX_SENT, id, cg_now(), NULL, error, "mark mail sent");
+}
+
+gboolean
+store_outbox_mark_retry(store *st, gint64 id, gint64 next_attempt, const char *why,
+    GError **error)
+{
+	return outbox_mark(st, Q_OUTBOX_RETRY, id, next_attempt, why, error,
+	    "mark mail for retry");
+}
+
+gboolean
+store_outbox_mark_failed(store *st, gint64 id, const char *why, GError **error)
+{
+	return outbox_mark(st, Q_OUTBOX_FAILED, id, 0, why, error, "mark mail failed");
+}
+
+/* ------------------------------------------------------------------ */
+/* Mailbox state */
+
+gboolean
+store_mailbox_get(store *st, const char *account, const char *folder,
+    guint32 *uidvalidity_r, guint32 *last_uid_r, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if ((s = query(st, Q_MBOX_GET, error)) == NULL)
+		return FALSE;
+	bind_text(s, 1, account != NULL ? account : "", &rc);
+	bind_text(s, 2, folder != NULL ? folder : "", &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (uidvalidity_r != NULL)
+			*uidvalidity_r = (guint32)sqlite3_column_int64(s, 0);
+		if (last_uid_r != NULL)
+			*last_uid_r = (guint32)sqlite3_column_int64(s, 1);
+		return TRUE;
+	}
+	if (rc != SQLITE_DONE)
+		db_error(st, rc, error, "read position of %s/%s", account, folder);
+	return FALSE;
+}
+
+gboolean
+store_mailbox_set(store *st, const char *account, const char *folder,
+    guint32 uidvalidity, guint32 last_uid, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(account) || !present(folder)) {
+		arg_error(st, error, "save mailbox position: no account or folder");
+		return FALSE;
+	}
+	if ((s = query(st, Q_MBOX_SET, error)) == NULL)
+		return FALSE;
+	bind_text(s, 1, account, &rc);
+	bind_text(s, 2, folder, &rc);
+	bind_int64(s, 3, uidvalidity, &rc);
+	bind_int64(s, 4, last_uid, &rc);
+	bind_int64(s, 5, cg_now(), &rc);
+	return run(st, s, rc, error, "save mailbox position");
+}
+
+/* ------------------------------------------------------------------ */
+/* Freeing */
+
+void
+store_case_free(store_case *c)
+{
+	if (c == NULL)
+		return;
+	g_free(c->public_id);
+	g_free(c->member);
+	g_free(c->member_name);
+	g_free(c->subject);
+	g_free(c->type);
+	g_free(c->sub_type);
+	g_free(c->update_type);
+	g_free(c->team);
+	g_free(c->priority);
+	g_free(c->status);
+	g_free(c);
+}
+
+void
+store_message_free(store_message *m)
+{
+	if (m == NULL)
+		return;
+	g_free(m->direction);
+	g_free(m->role);
+	g_free(m->message_id);
+	g_free(m->source_key);
+	g_free(m->raw_digest);
+	g_free(m->from_addr);
+	g_free(m->to_addrs);
+	g_free(m->subject);
+	g_free(m->text);
+	g_free(m);
+}
+
+void
+store_attachment_free(store_attachment *a)
+{
+	if (a == NULL)
+		return;
+	g_free(a->digest);
+	g_free(a->name);
+	g_free(a->content_type);
+	g_free(a);
+}
+
+void
+store_event_free(store_event *e)
+{
+	if (e == NULL)
+		return;
+	g_free(e->kind);
+	g_free(e->actor);
+	g_free(e->detail);
+	g_free(e);
+}
+
+void
+store_field_free(store_field *f)
+{
+	if (f == NULL)
+		return;
+	g_free(f->name);
+	g_free(f->value);
+	g_free(f);
+}
+
+void
+store_outbox_free(store_outbox *o)
+{
+	if (o == NULL)
+		return;
+	g_free(o->kind);
+	g_free(o->env_from);
+	g_free(o->rcpt);
+	g_free(o->message_id);
+	g_free(o->spool_digest);
+	g_free(o->state);
+	g_free(o->last_error);
+	g_free(o);
+}
