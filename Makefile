@@ -51,6 +51,8 @@ BINS	:= $(B)/casegated $(B)/casectl
 TEST_SRC := $(wildcard tests/test-*.c)
 TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 TEST_SCRIPTS := $(sort $(wildcard tests/[0-9]*.t))
+# Programs the integration scripts drive: tests/NAME-driver.c
+TEST_TOOLS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*-driver.c))
 
 .PHONY: all check check-unit check-san demo bench install clean
 all: $(BINS)
@@ -74,7 +76,7 @@ $(B)/tests/%: tests/%.c $(LIB)
 # (TAP shell, real Dovecot and Postfix on loopback), all under prove.
 # TESTS=... narrows the run, e.g. make check TESTS=tests/0100-e2e.t
 TESTS ?= $(TEST_BINS) $(TEST_SCRIPTS)
-check: $(BINS) $(TEST_BINS)
+check: $(BINS) $(TEST_BINS) $(TEST_TOOLS)
 	CG_BUILD=$(abspath $(B)) CG_TOP=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 \
 	  prove --exec $(CURDIR)/tests/lib/tap-exec $(PROVEFLAGS) $(TESTS)
 
@@ -116,4 +118,4 @@ install: $(BINS)
 clean:
 	rm -rf build build-san build-bench
 
--include $(LIB_OBJ:.o=.d) $(B)/obj/casegated.d $(B)/obj/casectl.d $(TEST_BINS:=.d)
+-include $(LIB_OBJ:.o=.d) $(B)/obj/casegated.d $(B)/obj/casectl.d $(TEST_BINS:=.d) $(TEST_TOOLS:=.d)
