@@ -27,6 +27,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "starting a private Dovecot and Postfix on 127.0.0.1"
 servers_start || exit 1
+mail_user_add carol pw-carol
 conf=$CG_T/casegate.conf
 cg_conf_write "$conf"
 echo "IMAPS 127.0.0.1:$IMAPS_PORT, SMTP 127.0.0.1:$SMTP_PORT, files in $CG_T"
@@ -50,20 +51,20 @@ Please update my account.
 MAIL
 smtp_send bob@example.test members@example.test "$CG_T/address.eml"
 cat >"$CG_T/question.eml" <<'MAIL'
-From: Staff Member <staff@example.test>
+From: Carole Chanson <carol@example.test>
 To: members@example.test
 Subject: =?UTF-8?B?UXVlc3Rpb24gc3VyIG1vbiByZWxldsOp?=
-Message-ID: <question-1.staff@example.test>
+Message-ID: <question-1.carol@example.test>
 MIME-Version: 1.0
 Content-Type: text/plain; charset=iso-8859-1
 Content-Transfer-Encoding: quoted-printable
 
 Bonjour, je ne comprends pas mon relev=E9 de droits.
 MAIL
-smtp_send staff@example.test members@example.test "$CG_T/question.eml"
+smtp_send carol@example.test members@example.test "$CG_T/question.eml"
 
 say "waiting for the cases and the acknowledgements"
-wait_until 30 test "$(cg_sql 'SELECT count(*) FROM outbox WHERE state = "sent"')" = 3 ||
+wait_until 30 test "$(cg_sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" = 3 ||
 	{ echo "demo: not all acknowledgements were sent; the log:"; tail -n 30 "$CG_T/casegated.log"; exit 1; }
 wait_until 10 test "$(mbox_count alice INBOX)" = 1
 
