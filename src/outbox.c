@@ -42,7 +42,12 @@ one_line(const char *s)
 	for (p = valid; *p != '\0'; p++) {
 		unsigned char ch = (unsigned char)*p;
 
-		g_string_append_c(out, ch < 0x20 || ch == 0x7f ? ' ' : (char)ch);
+		if (ch < 0x20 || ch == 0x7f || ch == ' ') {
+			if (out->len > 0 && out->str[out->len - 1] != ' ')
+				g_string_append_c(out, ' ');
+		} else {
+			g_string_append_c(out, (char)ch);
+		}
 	}
 	g_strstrip(out->str);
 	out->len = strlen(out->str);
@@ -125,9 +130,10 @@ expand(GString *out, const char *text, GHashTable *vars)
 		for (klen = close - k; klen > 0 && k[klen - 1] == ' '; klen--)
 			;
 		if (!is_key(k, klen)) {
-			/* Not a placeholder: keep the braces as text. */
-			g_string_append_len(out, open, 2);
-			p = open + 2;
+			/* Not a placeholder: keep one brace as text and look
+			 * again from the next ("{{{key}}}" is "{value}"). */
+			g_string_append_c(out, '{');
+			p = open + 1;
 			continue;
 		}
 		{
@@ -279,7 +285,10 @@ serialise(GMimeMessage *m)
 	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
 	g_mime_object_write_to_stream((GMimeObject *)m, fo, mem);
 	g_mime_stream_flush(mem);
-	bytes = g_byte_array_ref(g_mime_stream_mem_get_byte_array((GMimeStreamMem *)mem));
+	/* Take the array over: an owning stream frees its contents even
+	 * when the array has another reference. */
+	bytes = g_mime_stream_mem_get_byte_array((GMimeStreamMem *)mem);
+	g_mime_stream_mem_set_owner((GMimeStreamMem *)mem, FALSE);
 	g_object_unref(mem);
 	g_mime_format_options_free(fo);
 	return bytes;
