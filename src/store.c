@@ -20,6 +20,8 @@
  *   without a case, a "status" reply about several cases).
  * - cases.id is AUTOINCREMENT so a case number, and with it the public
  *   id, is never handed out twice, even if the newest case is deleted.
+ * - The file is long on purpose: design.md keeps every query here, so
+ *   moving to another database stays one file's work.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +156,9 @@ enum query {
 	Q_BEGIN,
 	Q_COMMIT,
 	Q_ROLLBACK,
+	Q_SAVEPOINT,
+	Q_RELEASE,
+	Q_ROLLBACK_TO,
 	Q_CASE_INSERT,
 	Q_CASE_SET_PUBLIC,
 	Q_CASE_GET,
@@ -192,6 +197,9 @@ static const char *const query_sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_SAVEPOINT] = "SAVEPOINT store_sp",
+	[Q_RELEASE] = "RELEASE store_sp",
+	[Q_ROLLBACK_TO] = "ROLLBACK TO store_sp",
 	[Q_CASE_INSERT] =
 	    "INSERT INTO cases (member, member_name, subject, type, sub_type, update_type,"
 	    " team, priority, status, needs_info, created, updated)"
@@ -737,7 +745,7 @@ check_version(store *st, int version, GError **error)
 static gboolean
 migrate(store *st, GError **error)
 {
-	int version;
+	int version, from;
 
 	version = read_version(st, error);
 	if (version < 0 || !check_version(st, version, error))
@@ -752,7 +760,7 @@ migrate(store *st, GError **error)
 		store_rollback(st);
 		return FALSE;
 	}
-	for (; version < STORE_VERSION; version++) {
+	for (from = version; version < STORE_VERSION; version++) {
 		g_autofree char *set = NULL;
 		g_autofree char *what = g_strdup_printf("migrate to schema version %d",
 		    version + 1);
@@ -766,7 +774,10 @@ migrate(store *st, GError **error)
 	}
 	if (!store_commit(st, error))
 		return FALSE;
-	log_debug("database %s: migrated to schema version %d", st->path, STORE_VERSION);
+	/* Upgrading data is worth a line; creating a new file is not. */
+	if (from > 0)
+		log_info("database %s: migrated schema from version %d to %d", st->path, from,
+		    STORE_VERSION);
 	return TRUE;
 }
 
@@ -1162,6 +1173,28 @@ store_case_fields(store *st, gint64 case_id, GError **error)
 /* ------------------------------------------------------------------ */
 /* Cases */
 
+/*
+ * Savepoints make a multi-statement call all-or-nothing inside or
+ * outside the caller's transaction (outside, one starts a transaction).
+ */
+static gboolean
+savepoint(store *st, enum query q, GError **error)
+{
+	g_autoptr(stmt_ref) s = query(st, q, error);
+
+	return s != NULL && run(st, s, SQLITE_OK, error, query_sql[q]);
+}
+
+static void
+savepoint_undo(store *st)
+{
+	g_autoptr(GError) error = NULL;
+
+	/* ROLLBACK TO keeps the savepoint open; RELEASE ends it. */
+	if (!savepoint(st, Q_ROLLBACK_TO, &error) || !savepoint(st, Q_RELEASE, &error))
+		log_warnx("%s", error->message);
+}
+
 gint64
 store_case_create(store *st, const store_case *c, const char *prefix, int digits,
     GError **error)
@@ -1179,9 +1212,7 @@ store_case_create(store *st, const store_case *c, const char *prefix, int digits
 		    prefix != NULL ? prefix : "(none)", digits);
 		return 0;
 	}
-	/* Insert and naming happen together or not at all, also outside
-	 * a transaction: a savepoint nests inside one or starts one. */
-	if (!exec(st, "SAVEPOINT case_create", error, "create case"))
+	if (!savepoint(st, Q_SAVEPOINT, error))
 		return 0;
 	{
 		g_autoptr(stmt_ref) s = query(st, Q_CASE_INSERT, error);
@@ -1213,14 +1244,11 @@ store_case_create(store *st, const store_case *c, const char *prefix, int digits
 		if (!run(st, s, rc, error, "set public id of new case"))
 			goto fail;
 	}
-	if (!exec(st, "RELEASE case_create", error, "create case"))
+	if (!savepoint(st, Q_RELEASE, error))
 		goto fail;
 	return id;
 fail:
-	/* ROLLBACK TO keeps the savepoint open; RELEASE ends it. */
-	if (sqlite3_exec(st->db, "ROLLBACK TO case_create; RELEASE case_create",
-	    NULL, NULL, NULL) != SQLITE_OK)
-		log_warnx("database %s: roll back case: %s", st->path, sqlite3_errmsg(st->db));
+	savepoint_undo(st);
 	return 0;
 }
 

@@ -295,6 +295,14 @@ test_readonly(fixture *fx, gconstpointer data)
 	g_assert_false(store_event_add(ro, id, "note", "test", NULL, &error));
 	g_assert_error(error, CG_ERROR, CG_ERROR_TEMP);
 	g_assert_nonnull(strstr(error->message, "readonly"));
+	g_clear_error(&error);
+
+	/* with the writer gone (no -wal, no -shm left) */
+	g_clear_pointer(&ro, store_close);
+	g_clear_pointer(&fx->st, store_close);
+	ro = store_open_readonly(fx->path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(count_cases(ro), ==, 1);
 }
 
 static void
@@ -376,6 +384,29 @@ test_case_create_bad(fixture *fx, gconstpointer data)
 		g_assert_error(error, CG_ERROR, CG_ERROR_PERM);
 	}
 	g_assert_cmpuint(count_cases(fx->st), ==, 0);
+}
+
+/* Naming fails after the insert: the insert goes too, even outside a transaction. */
+static void
+test_case_create_atomic(fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	store_case c = { .member = (char *)"ann@example.org" };
+	sqlite3 *db;
+
+	db = raw_open(fx->path);
+	raw_exec(db, "INSERT INTO cases (id, public_id, member, created, updated)"
+	    " VALUES (5, 'case-000006', 'x@example.org', 1, 1)");
+	sqlite3_close(db);
+	g_assert_cmpint(store_case_create(fx->st, &c, "CASE-", 6, &error), ==, 0);
+	g_assert_error(error, CG_ERROR, CG_ERROR_PERM);
+	g_assert_nonnull(strstr(error->message, "set public id of new case: UNIQUE"));
+	g_assert_cmpuint(count_cases(fx->st), ==, 1);
+	g_clear_error(&error);
+	/* and the connection is usable afterwards */
+	g_assert_true(store_begin(fx->st, &error));
+	store_rollback(fx->st);
+	g_assert_no_error(error);
 }
 
 static void
@@ -1079,6 +1110,7 @@ main(int argc, char **argv)
 	ADD("/store/readonly", test_readonly);
 	ADD("/store/case-create", test_case_create);
 	ADD("/store/case-create-bad", test_case_create_bad);
+	ADD("/store/case-create-atomic", test_case_create_atomic);
 	ADD("/store/case-get-public", test_case_get_public);
 	ADD("/store/message-seen", test_message_seen);
 	ADD("/store/case-by-message-id", test_case_by_message_id);
