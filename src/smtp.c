@@ -428,8 +428,9 @@ smtp_send_file(smtp_conn *c, const char *env_from, const char *rcpt, const char 
 	if ((data = read_message(c, path, &len, error)) == NULL)
 		return FALSE;
 	if (transaction(c, env_from, rcpt, data, len, error)) {
-		log_debug("%s: %s -> <%s>: %s", c->where, path, rcpt,
-		    c->smtp->response != NULL ? c->smtp->response : "");
+		g_autofree char *text = server_text(c->smtp);
+
+		log_debug("%s: %s -> <%s>: %s", c->where, path, rcpt, text);
 		return TRUE;
 	}
 	/* Leave the connection ready for the next message, or mark it dead. */

@@ -532,6 +532,64 @@ test_ack_bad_member(void)
 	fixture_teardown(&f);
 }
 
+/* ---- outbox_deliver_due, without a relay ---- */
+
+static void
+test_deliver_nothing_due(void)
+{
+	fixture f;
+	GError *e = NULL;
+
+	fixture_setup(&f);
+	/* No relay configured: connecting would fail, so 0 proves it did not try. */
+	g_assert_cmpint(outbox_deliver_due(&f.cfg, f.st, f.sp, NULL, &e), ==, 0);
+	g_assert_no_error(e);
+	fixture_teardown(&f);
+}
+
+static void
+test_deliver_unreachable(void)
+{
+	fixture f;
+	g_autoptr(store_case) c = NULL;
+	g_autoptr(store_outbox) o = NULL;
+	g_autoptr(GPtrArray) rows = NULL;
+	g_autofree char *raw = NULL;
+	const store_outbox *r;
+	mail_msg *orig = make_orig("Relay down", "d.1@member.example", 0);
+	GError *e = NULL;
+	gint64 before = cg_now();
+	gsize len;
+
+	fixture_setup(&f);
+	make_case(&f, "Relay down", NULL, &c);
+	raw = queue(&f, c, orig, NULL, &len, &o);
+	/* Nothing listens on port 1; plaintext is allowed to loopback. */
+	f.cfg.smtp.host = "127.0.0.1";
+	f.cfg.smtp.port = 1;
+	f.cfg.smtp.tls = TLS_NONE;
+	f.cfg.smtp.timeout = 5;
+	g_assert_cmpint(outbox_deliver_due(&f.cfg, f.st, f.sp, NULL, &e), ==, -1);
+	g_assert_error(e, CG_ERROR, CG_ERROR_TEMP);
+	g_assert_nonnull(strstr(e->message, "127.0.0.1:1"));
+	g_clear_error(&e);
+
+	rows = store_outbox_list(f.st, c->id, &e);
+	g_assert_no_error(e);
+	g_assert_cmpuint(rows->len, ==, 1);
+	r = g_ptr_array_index(rows, 0);
+	g_assert_cmpstr(r->state, ==, OUTBOX_QUEUED);
+	g_assert_cmpint(r->attempts, ==, 1);
+	g_assert_cmpint(r->next_attempt, >=, before + 15);
+	g_assert_nonnull(r->last_error);
+	g_assert_nonnull(strstr(r->last_error, "connect"));
+	/* not due any more: the next round does not connect */
+	g_assert_cmpint(outbox_deliver_due(&f.cfg, f.st, f.sp, NULL, &e), ==, 0);
+	g_assert_no_error(e);
+	free_orig(orig);
+	fixture_teardown(&f);
+}
+
 /* ---- outbox_backoff ---- */
 
 static void
@@ -575,6 +633,8 @@ main(int argc, char **argv)
 	g_test_add_func("/outbox/ack/no-message-id", test_ack_no_message_id);
 	g_test_add_func("/outbox/ack/utf8", test_ack_utf8);
 	g_test_add_func("/outbox/ack/bad-member", test_ack_bad_member);
+	g_test_add_func("/outbox/deliver/nothing-due", test_deliver_nothing_due);
+	g_test_add_func("/outbox/deliver/unreachable", test_deliver_unreachable);
 	g_test_add_func("/outbox/backoff/bounds", test_backoff_bounds);
 	return g_test_run();
 }
