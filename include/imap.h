@@ -17,6 +17,15 @@
 
 typedef struct imap_conn imap_conn;
 
+/*
+ * A folder name (UTF-8) as it goes on the wire: checked with
+ * cg_protocol_safe (no CR, LF, NUL, controls, whitespace, '<', '>'),
+ * then encoded to modified UTF-7 (RFC 3501 5.1.3): "Entw\u00fcrfe" ->
+ * "Entw&APw-rfe", "&" -> "&-".  Newly allocated; NULL and
+ * CG_ERROR_CONFIG for a refused name or invalid UTF-8.
+ */
+char *imap_folder_encode(const char *folder, GError **error);
+
 typedef struct {
 	guint32	 uid;
 	gint64	 size;		/* RFC822.SIZE */
