@@ -36,7 +36,9 @@ typedef struct {
 
 /*
  * Load and validate path.  On failure returns NULL and appends one
- * "file:line: message" string per problem to errors.
+ * newly allocated "file:line: message" string per problem to errors
+ * (create it with g_free as free func; may be NULL), sorted by file and
+ * line.  @include paths are relative to the including file.
  */
 rules *rules_load(const char *path, GPtrArray *errors);
 void rules_free(rules *r);
@@ -56,8 +58,35 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(rules_decision, rules_decision_free)
 /* Labels of the required fields that are still missing (char *, owned by the array). */
 GPtrArray *rules_decision_missing(const rules_decision *d);
 
-/* casectl rules check [FILE] / rules test [--json] MSG...: exit status. */
+/*
+ * Extract the named fields (char *names, e.g. a case's missing ones)
+ * from a follow-up message, so the daemon can fill them.  Returns one
+ * rules_field per known name, in order, value NULL when still missing
+ * ("See attached document" counts only when m has an attachment, "See
+ * description" only when the body says more than the field lines).
+ * Unknown names are skipped.  The array owns its elements.
+ */
+GPtrArray *rules_extract_fields(const rules *r, const mail_msg *m, GPtrArray *names);
+
+/*
+ * The rules in canonical form, itself a valid rules file: fixed key
+ * order, one setting per line, conditions as evaluated.  Newly allocated.
+ */
+char *rules_dump(const rules *r);
+
+/* A decision as indented text lines, or as one JSON object; newly allocated. */
+char *rules_decision_to_text(const rules_decision *d);
+char *rules_decision_to_json(const rules_decision *d);
+
+/*
+ * casectl rules check FILE / rules dump FILE / rules test [--json] MSG...:
+ * print to stdout (errors as file:line: message to stderr) and return an
+ * exit status: 0, 78 (CG_EX_CONFIG) for a bad rules file, 64 for no
+ * message, 65/66 when a message could not be parsed/read (the others are
+ * still tested).  rules_cmd_dump prints rules_dump().
+ */
 int rules_cmd_check(const char *path);
+int rules_cmd_dump(const char *path);
 int rules_cmd_test(const char *path, int argc, char **argv, gboolean json);
 
 #endif
