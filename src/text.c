@@ -524,6 +524,7 @@ typedef struct {
 	int		 quote;		/* <blockquote> depth */
 	int		 pre;		/* inside <pre> */
 	int		 newlines;	/* pending line breaks, at most 2 */
+	int		 nl_quote;	/* quote depth when the first was asked for */
 	gboolean	 space;		/* pending space */
 	gboolean	 bol;		/* at the beginning of a line */
 } html_out;
@@ -533,6 +534,8 @@ out_break(html_out *o, int n)
 {
 	if (o->out->len == 0)
 		return;
+	if (o->newlines == 0)
+		o->nl_quote = o->quote;
 	if (n > o->newlines)
 		o->newlines = n;
 }
@@ -547,7 +550,7 @@ out_char(html_out *o, gunichar c)
 			g_string_append_c(o->out, '\n');
 			/* keep the quote marker on blank lines inside a quote */
 			if (i + 1 < o->newlines)
-				for (int q = 0; q < o->quote; q++)
+				for (int q = 0; q < MIN(o->quote, o->nl_quote); q++)
 					g_string_append_c(o->out, '>');
 		}
 		o->newlines = 0;
@@ -577,7 +580,7 @@ out_text(html_out *o, const char *s)
 		gunichar c = g_utf8_get_char(p);
 
 		if (o->pre && c == '\n') {
-			o->newlines = o->out->len > 0 ? MIN(o->newlines + 1, 2) : 0;
+			out_break(o, MIN(o->newlines + 1, 2));
 			continue;
 		}
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
@@ -646,8 +649,7 @@ html_element(html_out *o, xmlNode *n, int depth)
 	if (name_in(name, html_skip))
 		return;
 	if (g_ascii_strcasecmp(name, "br") == 0) {
-		if (o->out->len > 0)
-			o->newlines = MIN(o->newlines + 1, 2);
+		out_break(o, MIN(o->newlines + 1, 2));
 		return;
 	}
 	if (g_ascii_strcasecmp(name, "img") == 0) {
