@@ -4,7 +4,8 @@
  * workaround for GMime bug #133), header value cleaning, HTML to text.
  *
  * Every function here returns newly allocated, valid UTF-8 without NUL
- * bytes, whatever the input; none of them fails.
+ * bytes, whatever the input; none of them fails.  Charset names are
+ * looked up in GMime's tables: cg_mime_init() must have run.
  */
 #ifndef CG_TEXT_H
 #define CG_TEXT_H

@@ -351,7 +351,7 @@ first_addr(GPtrArray *a)
 static void
 read_addresses(mail_msg *m, GMimeHeaderList *hl)
 {
-	g_ptr_array_unref(m->to);
+	g_ptr_array_unref(m->to);	/* replaced by the parsed lists */
 	g_ptr_array_unref(m->cc);
 	m->from_addr = first_addr(header_addrs(m, hl, "From", &m->from_name));
 	m->reply_to = first_addr(header_addrs(m, hl, "Reply-To", NULL));

@@ -488,7 +488,8 @@ text_merge_encoded_words(const char *raw)
 			continue;
 		}
 		/* whitespace followed by another word continues the run */
-		for (q = p; *q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'; q++)
+		for (q = p; words > 0 && (*q == ' ' || *q == '\t' || *q == '\r' ||
+		    *q == '\n'); q++)
 			;
 		if (words > 0 && q != p && q[0] == '=' && q[1] == '?' &&
 		    parse_encoded_word(q, &w)) {
