@@ -372,20 +372,22 @@ imap_starttls(imap_conn *c, GError **error)
 		return FALSE;
 	}
 	r = mailimap_socket_starttls_with_callback(c->imap, tls_sni_callback, c->host);
+	/* Bytes already buffered were sent in plaintext before the
+	 * handshake and would be read as if protected (CVE-2020-15953).
+	 * Debian's 1.9.4 carries the upstream check, which fails with
+	 * MAILIMAP_ERROR_STARTTLS; the test below covers builds without. */
+	if (c->imap->imap_stream != NULL && c->imap->imap_stream->read_buffer_len > 0) {
+		imap_err(c, error, CG_ERROR_CONFIG, "server sent data after its STARTTLS "
+		    "reply (injection attempt?); refusing");
+		c->dead = TRUE;
+		return FALSE;
+	}
 	if (r != MAILIMAP_NO_ERROR) {
 		if (r == MAILIMAP_ERROR_STREAM && c->imap->imap_response == NULL)
 			imap_err(c, error, CG_ERROR_TEMP, "STARTTLS failed: TLS handshake "
 			    "failed or connection lost");
 		else
 			imap_fail(c, r, CG_ERROR_TEMP, "STARTTLS", error);
-		c->dead = TRUE;
-		return FALSE;
-	}
-	/* Bytes already buffered were sent in plaintext before the
-	 * handshake and would be read as if protected (CVE-2020-15953). */
-	if (c->imap->imap_stream->read_buffer_len > 0) {
-		imap_err(c, error, CG_ERROR_CONFIG, "server sent data after its STARTTLS "
-		    "reply (injection attempt?); refusing");
 		c->dead = TRUE;
 		return FALSE;
 	}

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cg.h"
@@ -156,6 +157,7 @@ cmd_fetch(imap_conn *c, const opts *o, gboolean each, int argc, char **argv)
 	g_autoptr(spool) sp = NULL;
 	GError *err = NULL;
 	GArray *uids, *got;
+	struct rusage ru;
 	gint64 t0;
 	guint i, j, total = 0;
 
@@ -185,8 +187,9 @@ cmd_fetch(imap_conn *c, const opts *o, gboolean each, int argc, char **argv)
 		if (uids->len == 0)
 			break;
 	}
-	fprintf(stderr, "imap-driver: fetched %u messages in %.3f s\n", total,
-	    (g_get_monotonic_time() - t0) / 1e6);
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "imap-driver: fetched %u messages in %.3f s, max RSS %ld kB\n",
+	    total, (g_get_monotonic_time() - t0) / 1e6, ru.ru_maxrss);
 	g_array_free(uids, TRUE);
 	return 0;
 }
