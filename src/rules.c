@@ -502,25 +502,34 @@ get_string(loader *ld, const config_setting_t *group, const char *key, gboolean 
 	return v;
 }
 
-/* A string, or an array or list of strings; NULL when absent or wrong. */
+/* Patterns may hold TAB or newline ("\t" in a libconfig string is one). */
+static gboolean
+pattern_ok(const char *s)
+{
+	return s != NULL && *s != '\0' && strlen(s) <= 4096 && g_utf8_validate(s, -1, NULL);
+}
+
+/*
+ * A string, or an array or list of strings; NULL when absent or wrong.
+ * Patterns (regexes) may hold control characters, names may not.
+ */
 static GPtrArray *
-get_strings(loader *ld, const config_setting_t *group, const char *key, const char *ctx,
-    gboolean *present_r)
+get_strings_as(loader *ld, const config_setting_t *group, const char *key, const char *ctx,
+    gboolean patterns)
 {
 	config_setting_t *s = config_setting_get_member(group, key);
 	GPtrArray *out;
 	int i, n;
 
-	if (present_r != NULL)
-		*present_r = s != NULL;
 	if (s == NULL)
 		return NULL;
 	out = g_ptr_array_new();
 	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
 		const char *v = config_setting_get_string(s);
 
-		if (!text_ok(v, 4096))
-			serr(ld, s, ctx, "\"%s\" must be non-empty UTF-8 text without control characters", key);
+		if (!(patterns ? pattern_ok(v) : text_ok(v, 4096)))
+			serr(ld, s, ctx, "\"%s\" must be non-empty UTF-8 text%s", key,
+			    patterns ? "" : " without control characters");
 		else
 			g_ptr_array_add(out, (char *)v);
 		return out;
@@ -541,13 +550,20 @@ get_strings(loader *ld, const config_setting_t *group, const char *key, const ch
 			continue;
 		}
 		v = config_setting_get_string(e);
-		if (!text_ok(v, 4096)) {
-			serr(ld, e, ctx, "\"%s\": empty string or control characters", key);
+		if (!(patterns ? pattern_ok(v) : text_ok(v, 4096))) {
+			serr(ld, e, ctx, "\"%s\": empty, not UTF-8%s", key,
+			    patterns ? "" : " or control characters");
 			continue;
 		}
 		g_ptr_array_add(out, (char *)v);
 	}
 	return out;
+}
+
+static GPtrArray *
+get_strings(loader *ld, const config_setting_t *group, const char *key, const char *ctx)
+{
+	return get_strings_as(ld, group, key, ctx, FALSE);
 }
 
 static gboolean
@@ -764,7 +780,7 @@ static GPtrArray *
 rx_list(loader *ld, const config_setting_t *group, const char *key, const char *ctx,
     gboolean nocase)
 {
-	g_autoptr(GPtrArray) pats = get_strings(ld, group, key, ctx, NULL);
+	g_autoptr(GPtrArray) pats = get_strings_as(ld, group, key, ctx, TRUE);
 	config_setting_t *s = config_setting_get_member(group, key);
 	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)rx_free);
 	guint i;
@@ -848,7 +864,7 @@ static void
 cond_globs(loader *ld, cond *c, const config_setting_t *group, const char *key,
     const char *ctx)
 {
-	g_autoptr(GPtrArray) pats = get_strings(ld, group, key, ctx, NULL);
+	g_autoptr(GPtrArray) pats = get_strings(ld, group, key, ctx);
 	guint i;
 
 	c->globs = g_ptr_array_new_with_free_func(g_free);
@@ -890,6 +906,7 @@ cond_header(loader *ld, const config_setting_t *s, gboolean nocase, const char *
 {
 	static const char *const keys[] = { "name", "pattern", "nocase", NULL };
 	cond *c = cond_new(COND_HEADER);
+	g_autofree char *hctx = NULL;
 	const char *name;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
@@ -897,14 +914,15 @@ cond_header(loader *ld, const config_setting_t *s, gboolean nocase, const char *
 		    type_word(s));
 		return c;
 	}
-	check_keys(ld, s, keys, ctx);
-	nocase = get_bool(ld, s, "nocase", nocase, ctx);
-	name = get_string(ld, s, "name", TRUE, ctx);
+	hctx = g_strdup_printf("%s: header", ctx);
+	check_keys(ld, s, keys, hctx);
+	nocase = get_bool(ld, s, "nocase", nocase, hctx);
+	name = get_string(ld, s, "name", TRUE, hctx);
 	if (name != NULL && strpbrk(name, ": ") != NULL)
-		serr(ld, s, ctx, "header name \"%s\": no colon or space", name);
+		serr(ld, s, hctx, "\"%s\": no colon or space in a header name", name);
 	c->header = g_strdup(name);
 	if (config_setting_get_member(s, "pattern") != NULL)
-		c->rxs = rx_list(ld, s, "pattern", ctx, nocase);
+		c->rxs = rx_list(ld, s, "pattern", hctx, nocase);
 	return c;
 }
 
@@ -1020,7 +1038,9 @@ cond_group(loader *ld, const config_setting_t *g, gboolean nocase, const char *c
 			g_ptr_array_add(leaves, c);
 	}
 	if (leaves->len == 0) {
-		serr(ld, g, ctx, "empty condition group (the default catches what no rule does)");
+		/* With keys present, each was reported as unknown already. */
+		if (n == 0 || (n == 1 && config_setting_get_member(g, "nocase") != NULL))
+			serr(ld, g, ctx, "empty condition group (the default catches what no rule does)");
 		return NULL;
 	}
 	if (leaves->len == 1)
@@ -1053,7 +1073,7 @@ action_clear(rules_action *a)
 static GArray *
 field_refs(loader *ld, const config_setting_t *group, const char *key, const char *ctx)
 {
-	g_autoptr(GPtrArray) names = get_strings(ld, group, key, ctx, NULL);
+	g_autoptr(GPtrArray) names = get_strings(ld, group, key, ctx);
 	config_setting_t *s = config_setting_get_member(group, key);
 	GArray *out;
 	guint i;
@@ -1137,7 +1157,7 @@ action_parse(loader *ld, const config_setting_t *g, gboolean is_default, const c
 			    "unknown priority \"%s\" (use low, normal, high or urgent)", prio);
 	}
 	if (config_setting_get_member(g, "tags") != NULL) {
-		g_autoptr(GPtrArray) tags = get_strings(ld, g, "tags", ctx, NULL);
+		g_autoptr(GPtrArray) tags = get_strings(ld, g, "tags", ctx);
 		guint i;
 
 		a->tags = g_ptr_array_new_with_free_func(g_free);
@@ -1207,7 +1227,7 @@ rule_free(rules_rule *r)
 static GPtrArray *
 unique_strings(loader *ld, const config_setting_t *g, const char *key, const char *ctx)
 {
-	g_autoptr(GPtrArray) in = get_strings(ld, g, key, ctx, NULL);
+	g_autoptr(GPtrArray) in = get_strings(ld, g, key, ctx);
 	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
 	guint i;
 

@@ -18,16 +18,25 @@ ind(GString *o, int n)
 		g_string_append_c(o, '\t');
 }
 
-/* A libconfig string literal: only \\ and \" need escaping (text_ok
- * refused control characters at load). */
+/* A libconfig string literal (control characters only occur in patterns). */
 static void
 qstr(GString *o, const char *s)
 {
 	g_string_append_c(o, '"');
 	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
 			g_string_append_c(o, '\\');
-		g_string_append_c(o, *s);
+			g_string_append_c(o, (char)c);
+		} else if (c == '\t')
+			g_string_append(o, "\\t");
+		else if (c == '\n')
+			g_string_append(o, "\\n");
+		else if (c < 0x20 || c == 0x7f)
+			g_string_append_printf(o, "\\x%02x", c);
+		else
+			g_string_append_c(o, (char)c);
 	}
 	g_string_append_c(o, '"');
 }
