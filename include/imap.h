@@ -73,8 +73,18 @@ void imap_fetched_array_free(GArray *a);
 gboolean imap_move(imap_conn *c, const guint32 *uids, guint n, const char *folder,
     GError **error);
 
-/* Does the server offer IDLE (after login)? */
+/*
+ * Does the server offer IDLE (after login), and is it still in use?
+ * False after imap_disable_idle() or after the server refused IDLE.
+ */
 gboolean imap_has_idle(imap_conn *c);
+
+/*
+ * Poll with NOOP instead of IDLE on this connection: for servers whose
+ * IDLE breaks libetpan (an untagged response before "+ idling" stalls
+ * mailimap_idle until the timeout, upstream issue #393).  NULL-safe.
+ */
+void imap_disable_idle(imap_conn *c);
 
 typedef enum {
 	IMAP_WAIT_ERROR = -1,

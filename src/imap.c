@@ -1033,6 +1033,13 @@ imap_has_idle(imap_conn *c)
 	    mailimap_has_idle(c->imap);
 }
 
+void
+imap_disable_idle(imap_conn *c)
+{
+	if (c != NULL)
+		c->idle_broken = TRUE;
+}
+
 /*
  * poll() until fd or wake_fd is readable or ms elapse; EINTR restarts
  * with the time left.  Returns bit 1 for fd, bit 2 for wake_fd, 0 on

@@ -151,6 +151,26 @@ ok "[ $elapsed -lt 4000 ]" "woken after about 1 s (took $elapsed ms)"
 run 0 "IDLE times out" "${imaps[@]}" "${common[@]}" idle 1
 is "$out" timeout "nothing new: timeout"
 
+# Without IDLE: sleep for the poll interval, then NOOP.
+"$driver" "${imaps[@]}" "${common[@]}" --no-idle --poll 1 -vv idle 20 \
+    >"$CG_T/poll.out" 2>"$CG_T/poll.err" &
+poll_pid=$!
+servers_cleanup_add "kill $poll_pid"
+ok "wait_until 10 grep -q 'C: [0-9]* SELECT' '$CG_T/poll.err'" "polling driver has selected INBOX"
+mbox_put members INBOX "$CG_T/msgs/m2"
+wait "$poll_pid"
+is "$(cat "$CG_T/poll.out")" newmail "NOOP polling reports new mail"
+ok "grep -q 'C: [0-9]* NOOP' '$CG_T/poll.err' && ! grep -q 'C: [0-9]* IDLE' '$CG_T/poll.err'" \
+    "polling used NOOP, not IDLE"
+run 0 "polling times out" "${imaps[@]}" "${common[@]}" --no-idle --poll 1 idle 1
+is "$out" timeout "polling, nothing new: timeout"
+
+# libetpan select()s: a socket numbered >= FD_SETSIZE would abort the
+# process ("bit out of range"), so imap.c refuses first.
+run 75 "socket fd would be >= FD_SETSIZE" "${imaps[@]}" "${common[@]}" --fill-fds 1100 login
+like "$err" "lowest free file descriptor is [0-9]+: libetpan cannot wait on descriptors >= 1024" \
+    "refused with a reason, no abort"
+
 # --- refusals: certificates, before any login -------------------------
 n0=$(logins "$dlog")
 run 78 "IMAPS to 127.0.0.1 (cert is for localhost)" "${imaps[@]}" "${common[@]}" \

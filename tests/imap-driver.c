@@ -17,6 +17,10 @@
  *   idle SECS               "newmail", "timeout" or "woken"; with
  *                           --wake-after S a self-pipe is written after S s
  *
+ * --no-idle makes idle poll with NOOP (every --poll S); --fill-fds N
+ * opens N descriptors first (raising the soft limit as needed), to push
+ * the socket past FD_SETSIZE.
+ *
  * Errors go to stderr as "imap-driver: <message>"; the exit status is
  * 75 for CG_ERROR_TEMP, 78 for CG_ERROR_CONFIG, 64 for usage, 1 else.
  */
@@ -37,6 +41,8 @@ typedef struct {
 	char		*spool_dir;
 	int		 verbose;
 	int		 wake_after;
+	int		 fill_fds;
+	gboolean	 no_idle;
 } opts;
 
 static int
@@ -81,6 +87,8 @@ parse_opts(int *argc, char ***argv, opts *o)
 		{ "folder", 0, 0, G_OPTION_ARG_STRING, &o->acct.folder, NULL, NULL },
 		{ "spool", 0, 0, G_OPTION_ARG_FILENAME, &o->spool_dir, NULL, NULL },
 		{ "wake-after", 0, 0, G_OPTION_ARG_INT, &o->wake_after, NULL, NULL },
+		{ "no-idle", 0, 0, G_OPTION_ARG_NONE, &o->no_idle, NULL, NULL },
+		{ "fill-fds", 0, 0, G_OPTION_ARG_INT, &o->fill_fds, NULL, NULL },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL }
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND ...");
@@ -305,6 +313,24 @@ run(imap_conn *c, const opts *o, int argc, char **argv)
 	return usage("unknown command");
 }
 
+/* Leaked on purpose: they only have to be open while connecting. */
+static void
+fill_fds(int n)
+{
+	struct rlimit rl;
+	int i;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
+		rl.rlim_cur = MIN(rl.rlim_max, (rlim_t)n + 64);
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (i = 0; i < n; i++)
+		if (dup(2) == -1) {
+			perror("imap-driver: dup");
+			break;
+		}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -318,9 +344,13 @@ main(int argc, char **argv)
 	log_init("imap-driver", LOG_TO_STDERR, o.verbose);
 	if (argc < 2)
 		return usage("no command");
+	if (o.fill_fds > 0)
+		fill_fds(o.fill_fds);
 	if ((c = imap_open(&o.acct, &err)) == NULL)
 		r = fail(err);
 	else {
+		if (o.no_idle)
+			imap_disable_idle(c);
 		r = run(c, &o, argc - 1, argv + 1);
 		imap_close(c);
 	}
