@@ -1,9 +1,9 @@
 /*
  * rules_impl.h - the inside of a loaded rules object, shared by
- * rules.c (load, validate, compile), rules_dump.c (canonical form),
- * rules_cond.c (classify, explain, field extraction) and rules_cmd.c
- * (casectl rules ...).
- * Nothing outside these four files includes it.
+ * rules.c (load, validate), rules_include.c (@include expansion),
+ * rules_when.c (conditions and patterns), rules_dump.c (canonical
+ * form), rules_cond.c (classify, explain, field extraction) and
+ * rules_cmd.c (casectl rules ...).  Nothing else includes it.
  *
  * Everything refers to the taxonomy by index, so classifying never
  * compares names, and a loaded object is never written again except for
@@ -14,6 +14,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <libconfig.h>
 
 #include "rules.h"
 
@@ -117,6 +118,60 @@ struct rules {
 	rules_scratch	*scratch;	/* claimed with scratch_busy */
 	gint		 scratch_busy;
 };
+
+/* ---------------------------------------------------------------- */
+/* Loading (rules.c, rules_include.c, rules_when.c)                  */
+
+typedef struct {
+	const char	*file;		/* owned by rules->files */
+	guint		 line;
+} src_pos;
+
+typedef struct {
+	rules		*r;
+	GArray		*map;		/* src_pos per expanded line */
+	GArray		*errs;		/* load_error */
+	/* pre-processing */
+	GString		*out;
+	gboolean	 bol;
+	GPtrArray	*stack;		/* char *: canonical paths being read */
+	/* first definitions, for "duplicate" messages */
+	GHashTable	*seen;
+} loader;
+
+/* rules.c: errors at a file:line, or at the line of setting s. */
+void rules_perr(loader *ld, const char *file, guint line, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+void rules_serr(loader *ld, const config_setting_t *s, const char *ctx, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+src_pos rules_pos_of(loader *ld, const config_setting_t *s);
+
+/* rules.c: typed access; each reports what is wrong and returns a fallback. */
+const char *rules_type_word(const config_setting_t *s);
+void rules_check_keys(loader *ld, const config_setting_t *group, const char *const *allowed,
+    const char *ctx);
+const char *rules_get_string(loader *ld, const config_setting_t *group, const char *key,
+    gboolean required, const char *ctx);
+GPtrArray *rules_get_strings(loader *ld, const config_setting_t *group, const char *key,
+    const char *ctx);
+GPtrArray *rules_get_strings_as(loader *ld, const config_setting_t *group, const char *key,
+    const char *ctx, gboolean patterns);
+gboolean rules_get_bool(loader *ld, const config_setting_t *group, const char *key,
+    gboolean dflt, const char *ctx);
+gboolean rules_get_size(loader *ld, const config_setting_t *s, const char *ctx, gint64 *size_r);
+
+/* rules_include.c: expand path into ld->out / ld->map; FALSE if unreadable. */
+gboolean rules_include_file(loader *ld, const char *path);
+
+/* rules_when.c */
+cond *rules_cond_parse(loader *ld, const config_setting_t *g, gboolean nocase, const char *ctx);
+void rules_cond_free(cond *c);
+GPtrArray *rules_rx_list(loader *ld, const config_setting_t *group, const char *key,
+    const char *ctx, gboolean nocase);
+void rules_rx_free(rules_rx *x);
+
+/* ---------------------------------------------------------------- */
+/* Classifying */
 
 /* rules_cond.c */
 rules_scratch *rules_scratch_new(void);
