@@ -710,7 +710,8 @@ load_fields(loader *ld, config_t *cfg)
 			rules_serr(ld, g, ctx, "\"pattern\" is missing");
 			f->rxs = g_ptr_array_new();
 		} else
-			f->rxs = rules_rx_list(ld, g, "pattern", ctx, rules_get_bool(ld, g, "nocase", FALSE, ctx));
+			f->rxs = rules_rx_list(ld, g, "pattern", ctx,
+			    rules_get_bool(ld, g, "nocase", FALSE, ctx), TRUE);
 		g_ptr_array_add(ld->r->fdefs, f);
 	}
 }
@@ -870,6 +871,7 @@ rules_load(const char *path, GPtrArray *errors)
 	r->teams = g_ptr_array_new_with_free_func((GDestroyNotify)team_free);
 	r->fdefs = g_ptr_array_new_with_free_func((GDestroyNotify)fdef_free);
 	r->rules = g_ptr_array_new_with_free_func((GDestroyNotify)rule_free);
+	r->filter = rules_filter_new();
 	action_clear(&r->dflt);
 	ld.r = r;
 	ld.map = g_array_new(FALSE, FALSE, sizeof(src_pos));
@@ -885,6 +887,9 @@ rules_load(const char *path, GPtrArray *errors)
 		parsed = parse_expanded(&ld, &cfg);
 		if (parsed)
 			load_config(&ld, &cfg);
+		/* Set to compare with and without the prefilter (tests). */
+		if (g_getenv("CASEGATE_RULES_NO_PREFILTER") == NULL)
+			rules_filter_build(r->filter);
 		config_destroy(&cfg);
 	}
 	if (ld.errs->len > 0) {
@@ -910,6 +915,7 @@ rules_free(rules *r)
 	g_ptr_array_free(r->fdefs, TRUE);
 	action_clear(&r->dflt);
 	rules_scratch_free(r->scratch);
+	rules_filter_free(r->filter);
 	g_ptr_array_free(r->files, TRUE);
 	g_free(r->path);
 	g_free(r);

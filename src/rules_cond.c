@@ -35,10 +35,11 @@ typedef struct {
 	char		*from;		/* lowercase sender, NULL if none */
 	const char	*domain;	/* into from */
 	GPtrArray	*rcpts;		/* char *, lowercase */
-	char		*subject;	/* valid UTF-8, capped */
+	const char	*subject;	/* valid UTF-8, capped (not NUL-terminated there) */
 	size_t		 subject_len;
-	char		*body;		/* valid UTF-8, capped */
+	const char	*body;		/* the same */
 	size_t		 body_len;
+	char		*owned_subject, *owned_body;	/* repaired copies, or NULL */
 	GPtrArray	*att_names;	/* char *, lowercase */
 	GPtrArray	*att_types;	/* char *, lowercase */
 	gboolean	 explain;
@@ -52,9 +53,10 @@ typedef struct {
 /* Scratch                                                          */
 
 rules_scratch *
-rules_scratch_new(void)
+rules_scratch_new(const rules *r)
 {
 	rules_scratch *s = g_new0(rules_scratch, 1);
+	guint nbytes = (rules_filter_count(r->filter) + 7) / 8;
 
 	s->md = pcre2_match_data_create(RULES_OVECTOR_PAIRS, NULL);
 	s->mc = pcre2_match_context_create(NULL);
@@ -64,6 +66,10 @@ rules_scratch_new(void)
 	s->js = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
 	if (s->js != NULL)
 		pcre2_jit_stack_assign(s->mc, NULL, s->js);
+	if (nbytes > 0) {
+		s->subject_bits = g_malloc0(nbytes);
+		s->body_bits = g_malloc0(nbytes);
+	}
 	return s;
 }
 
@@ -75,6 +81,8 @@ rules_scratch_free(rules_scratch *s)
 	pcre2_match_data_free(s->md);
 	pcre2_match_context_free(s->mc);
 	pcre2_jit_stack_free(s->js);
+	g_free(s->subject_bits);
+	g_free(s->body_bits);
 	g_free(s);
 }
 
@@ -85,10 +93,10 @@ scratch_claim(const rules *r)
 
 	if (g_atomic_int_compare_and_exchange(&rw->scratch_busy, 0, 1)) {
 		if (rw->scratch == NULL)
-			rw->scratch = rules_scratch_new();
+			rw->scratch = rules_scratch_new(r);
 		return rw->scratch;
 	}
-	return rules_scratch_new();
+	return rules_scratch_new(r);
 }
 
 static void
@@ -105,26 +113,52 @@ scratch_release(const rules *r, rules_scratch *s)
 /* ---------------------------------------------------------------- */
 /* Preparing the message                                            */
 
-/* A valid UTF-8 copy of at most cap bytes (cut on a character boundary). */
-static char *
-text_prepare(const char *s, size_t cap, size_t *len_r)
+/* g_utf8_validate_len with a fast path for the usual all-ASCII text. */
+static gboolean
+utf8_valid(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		guint64 w;
+
+		memcpy(&w, s + i, 8);
+		if (w & G_GUINT64_CONSTANT(0x8080808080808080))
+			break;
+	}
+	for (; i < len && (guchar)s[i] < 0x80; i++)
+		;
+	return i == len || g_utf8_validate_len(s + i, len - i, NULL);
+}
+
+/*
+ * s as valid UTF-8 of at most cap bytes: s itself when it already is
+ * (*owned_r NULL), else a repaired copy in *owned_r.  A cut in the
+ * middle of a character is harmless: patterns are compiled with
+ * MATCH_INVALID_UTF.
+ */
+static const char *
+text_prepare(const char *s, size_t cap, size_t *len_r, char **owned_r)
 {
 	size_t len;
 	char *out;
 
+	*owned_r = NULL;
 	if (s == NULL)
 		s = "";
 	len = strnlen(s, cap);
-	if (g_utf8_validate_len(s, len, NULL))
-		out = g_strndup(s, len);
-	else
-		out = g_utf8_make_valid(s, len);
+	if (utf8_valid(s, len)) {
+		*len_r = len;
+		return s;
+	}
+	out = g_utf8_make_valid(s, len);
 	if (strlen(out) > cap) {
 		const char *end = g_utf8_find_prev_char(out, out + cap + 1);
 
 		out[end != NULL ? (size_t)(end - out) : 0] = '\0';
 	}
 	*len_r = strlen(out);
+	*owned_r = out;
 	return out;
 }
 
@@ -197,8 +231,12 @@ cx_init(cx *c, const rules *r, const mail_msg *m, const char *recipient, gboolea
 		for (i = 0; m->cc != NULL && i < m->cc->len; i++)
 			add_rcpt(c, g_ptr_array_index(m->cc, i));
 	}
-	c->subject = text_prepare(m->subject, SUBJECT_CAP, &c->subject_len);
-	c->body = text_prepare(m->text, RULES_TEXT_CAP, &c->body_len);
+	c->subject = text_prepare(m->subject, SUBJECT_CAP, &c->subject_len, &c->owned_subject);
+	c->body = text_prepare(m->text, RULES_TEXT_CAP, &c->body_len, &c->owned_body);
+	if (c->sc->subject_bits != NULL) {
+		rules_filter_scan(r->filter, c->subject, c->subject_len, c->sc->subject_bits);
+		rules_filter_scan(r->filter, c->body, c->body_len, c->sc->body_bits);
+	}
 	c->att_names = g_ptr_array_new_with_free_func(g_free);
 	c->att_types = g_ptr_array_new_with_free_func(g_free);
 	for (i = 0; m->attachments != NULL && i < m->attachments->len; i++) {
@@ -218,8 +256,8 @@ cx_clear(cx *c)
 	scratch_release(c->r, c->sc);
 	g_free(c->from);
 	g_ptr_array_free(c->rcpts, TRUE);
-	g_free(c->subject);
-	g_free(c->body);
+	g_free(c->owned_subject);
+	g_free(c->owned_body);
 	g_ptr_array_free(c->att_names, TRUE);
 	g_ptr_array_free(c->att_types, TRUE);
 	g_ptr_array_free(c->why, TRUE);
@@ -333,12 +371,19 @@ rx_error(int rc, char *buf, size_t len)
 	return buf;
 }
 
-/* 1 match (ovector in c->sc->md), 0 none, -1 undecided (recorded). */
+/*
+ * 1 match (ovector in c->sc->md), 0 none, -1 undecided (recorded).
+ * bits: the needles present in s (NULL: not scanned, always match).
+ */
 static int
-rx_match(cx *c, const rules_rx *x, const char *what, const char *s, size_t len)
+rx_match(cx *c, const rules_rx *x, const guint8 *bits, const char *what, const char *s,
+    size_t len)
 {
 	char msg[160];
 	int rc;
+
+	if (bits != NULL && x->needle >= 0 && (bits[x->needle >> 3] & (1u << (x->needle & 7))) == 0)
+		return 0;
 
 	rc = pcre2_match(x->code, (PCRE2_SPTR)s, len, 0, 0, c->sc->md, c->sc->mc);
 	if (rc >= 0)	/* 0: ovector too small, still a match */
@@ -356,14 +401,14 @@ rx_match(cx *c, const rules_rx *x, const char *what, const char *s, size_t len)
 }
 
 static int
-rx_any(cx *c, const cond *k, const char *what, const char *s, size_t len)
+rx_any(cx *c, const cond *k, const guint8 *bits, const char *what, const char *s, size_t len)
 {
 	int res = 0;
 	guint i;
 
 	for (i = 0; i < k->rxs->len; i++) {
 		const rules_rx *x = g_ptr_array_index(k->rxs, i);
-		int m = rx_match(c, x, what, s, len);
+		int m = rx_match(c, x, bits, what, s, len);
 
 		if (m == 1) {
 			if (c->explain) {
@@ -427,7 +472,8 @@ eval_header(cx *c, const cond *k)
 
 	for (i = 0; hs != NULL && i < hs->len; i++) {
 		const mail_header *h = g_ptr_array_index(hs, i);
-		g_autofree char *v = NULL;
+		g_autofree char *owned = NULL;
+		const char *v;
 		size_t len;
 		int m;
 
@@ -438,8 +484,8 @@ eval_header(cx *c, const cond *k)
 				g_ptr_array_add(c->why, g_strdup_printf("%s present", what));
 			return 1;
 		}
-		v = text_prepare(h->value, HEADER_CAP, &len);
-		if ((m = rx_any(c, k, what, v, len)) == 1)
+		v = text_prepare(h->value, HEADER_CAP, &len, &owned);
+		if ((m = rx_any(c, k, NULL, what, v, len)) == 1)
 			return 1;
 		if (m < 0)
 			res = -1;
@@ -509,7 +555,8 @@ eval_any(cx *c, const cond *k)
 
 		if (m == 1)
 			return 1;
-		g_ptr_array_set_size(c->why, mark);
+		if (c->why->len > mark)
+			g_ptr_array_set_size(c->why, mark);
 		if (m < 0)
 			res = -1;
 	}
@@ -553,9 +600,9 @@ eval(cx *c, const cond *k)
 	case COND_RECIPIENT:
 		return glob_list(c, k, c->rcpts);
 	case COND_SUBJECT:
-		return rx_any(c, k, "subject", c->subject, c->subject_len);
+		return rx_any(c, k, c->sc->subject_bits, "subject", c->subject, c->subject_len);
 	case COND_BODY:
-		return rx_any(c, k, "body", c->body, c->body_len);
+		return rx_any(c, k, c->sc->body_bits, "body", c->body, c->body_len);
 	case COND_HEADER:
 		return eval_header(c, k);
 	case COND_ATTACHMENT:
@@ -622,7 +669,7 @@ field_find(cx *c, const rules_fdef *f, GPtrArray *explain)
 	for (i = 0; i < f->rxs->len; i++) {
 		const rules_rx *x = g_ptr_array_index(f->rxs, i);
 		PCRE2_SIZE *ov, s, e;
-		int m = rx_match(c, x, what, c->body, c->body_len);
+		int m = rx_match(c, x, c->sc->body_bits, what, c->body, c->body_len);
 		char *v;
 
 		if (m < 0 && explain != NULL)
@@ -641,7 +688,9 @@ field_find(cx *c, const rules_fdef *f, GPtrArray *explain)
 			c->spans = g_array_new(FALSE, FALSE, sizeof(gsize));
 		g_array_append_val(c->spans, ov[0]);
 		g_array_append_val(c->spans, ov[1]);
-		v = g_strstrip(g_strndup(c->body + s, e - s));
+		/* A value cut at the text cap may end in half a character. */
+		v = g_utf8_make_valid(c->body + s, (gssize)(e - s));
+		g_strstrip(v);
 		if (*v == '\0') {
 			g_free(v);
 			continue;
@@ -822,8 +871,10 @@ run_rules(cx *c, rules_decision *d, verdict *v)
 		int m;
 
 		c->rule = rule;
-		g_ptr_array_set_size(c->why, 0);
-		g_ptr_array_set_size(c->errs, 0);
+		if (c->why->len > 0)
+			g_ptr_array_set_size(c->why, 0);
+		if (c->errs->len > 0)
+			g_ptr_array_set_size(c->errs, 0);
 		m = eval(c, rule->when);
 		for (j = 0; j < c->errs->len; j++)
 			say(d, rule, "error: %s; the rule does not match",

@@ -29,7 +29,10 @@ typedef struct {
 	char		*source;	/* the pattern as written */
 	gboolean	 nocase;
 	pcre2_code	*code;
+	int		 needle;	/* prefilter needle id, -1: always run */
 } rules_rx;
+
+typedef struct rules_filter rules_filter;
 
 typedef enum {
 	COND_ALL,
@@ -103,6 +106,8 @@ typedef struct {
 	pcre2_match_data	*md;
 	pcre2_match_context	*mc;
 	pcre2_jit_stack		*js;
+	guint8			*subject_bits;	/* needles present in the subject */
+	guint8			*body_bits;	/* and in the body */
 } rules_scratch;
 
 struct rules {
@@ -115,6 +120,7 @@ struct rules {
 	rules_action	 dflt;
 	const char	*dflt_file;
 	int		 dflt_line;
+	rules_filter	*filter;	/* literal prefilter for subject/body patterns */
 	rules_scratch	*scratch;	/* claimed with scratch_busy */
 	gint		 scratch_busy;
 };
@@ -167,14 +173,23 @@ gboolean rules_include_file(loader *ld, const char *path);
 cond *rules_cond_parse(loader *ld, const config_setting_t *g, gboolean nocase, const char *ctx);
 void rules_cond_free(cond *c);
 GPtrArray *rules_rx_list(loader *ld, const config_setting_t *group, const char *key,
-    const char *ctx, gboolean nocase);
+    const char *ctx, gboolean nocase, gboolean filtered);
 void rules_rx_free(rules_rx *x);
 
 /* ---------------------------------------------------------------- */
 /* Classifying */
 
+/* rules_filter.c: needles and the Aho-Corasick automaton over them */
+char *rules_needle(const char *pattern, gboolean nocase);
+rules_filter *rules_filter_new(void);
+void rules_filter_free(rules_filter *f);
+int rules_filter_add(rules_filter *f, const char *pattern, gboolean nocase);
+void rules_filter_build(rules_filter *f);
+guint rules_filter_count(const rules_filter *f);	/* 0 when unusable */
+void rules_filter_scan(const rules_filter *f, const char *text, size_t len, guint8 *bits);
+
 /* rules_cond.c */
-rules_scratch *rules_scratch_new(void);
+rules_scratch *rules_scratch_new(const rules *r);
 void rules_scratch_free(rules_scratch *s);
 
 /* rules.c: the key a condition kind is written with ("subject") */

@@ -24,7 +24,7 @@ rules_rx_free(rules_rx *x)
 
 static rules_rx *
 rx_compile(loader *ld, const config_setting_t *s, const char *ctx, const char *what,
-    const char *pattern, gboolean nocase)
+    const char *pattern, gboolean nocase, gboolean filtered)
 {
 	uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
 	    PCRE2_NEVER_BACKSLASH_C;
@@ -49,12 +49,13 @@ rx_compile(loader *ld, const config_setting_t *s, const char *ctx, const char *w
 	(void)pcre2_jit_compile(x->code, PCRE2_JIT_COMPLETE);
 	x->source = g_strdup(pattern);
 	x->nocase = nocase;
+	x->needle = filtered ? rules_filter_add(ld->r->filter, pattern, nocase) : -1;
 	return x;
 }
 
 GPtrArray *
 rules_rx_list(loader *ld, const config_setting_t *group, const char *key, const char *ctx,
-    gboolean nocase)
+    gboolean nocase, gboolean filtered)
 {
 	g_autoptr(GPtrArray) pats = rules_get_strings_as(ld, group, key, ctx, TRUE);
 	config_setting_t *s = config_setting_get_member(group, key);
@@ -62,7 +63,8 @@ rules_rx_list(loader *ld, const config_setting_t *group, const char *key, const 
 	guint i;
 
 	for (i = 0; pats != NULL && i < pats->len; i++) {
-		rules_rx *x = rx_compile(ld, s, ctx, key, g_ptr_array_index(pats, i), nocase);
+		rules_rx *x = rx_compile(ld, s, ctx, key, g_ptr_array_index(pats, i), nocase,
+		    filtered);
 
 		if (x != NULL)
 			g_ptr_array_add(out, x);
@@ -198,7 +200,7 @@ cond_header(loader *ld, const config_setting_t *s, gboolean nocase, const char *
 		rules_serr(ld, s, hctx, "\"%s\": no colon or space in a header name", name);
 	c->header = g_strdup(name);
 	if (config_setting_get_member(s, "pattern") != NULL)
-		c->rxs = rules_rx_list(ld, s, "pattern", hctx, nocase);
+		c->rxs = rules_rx_list(ld, s, "pattern", hctx, nocase, FALSE);
 	return c;
 }
 
@@ -261,7 +263,7 @@ cond_leaf(loader *ld, const config_setting_t *m, gboolean nocase, const char *ct
 	case COND_SUBJECT:
 	case COND_BODY:
 		c = cond_new(cond_keys[i].kind);
-		c->rxs = rules_rx_list(ld, g, key, ctx, nocase);
+		c->rxs = rules_rx_list(ld, g, key, ctx, nocase, TRUE);
 		break;
 	case COND_HEADER:
 		c = cond_header(ld, m, nocase, ctx);

@@ -16,6 +16,7 @@
 #include "cg.h"
 #include "log.h"
 #include "rules.h"
+#include "../src/rules_impl.h"	/* rules_needle */
 
 static char *tmpdir;
 
@@ -788,6 +789,185 @@ test_cmd_test_json(void)
 }
 
 /* ---------------------------------------------------------------- */
+/* The literal prefilter                                             */
+
+static const struct {
+	const char	*pattern;
+	gboolean	 nocase;
+	const char	*needle;	/* NULL: none, always run */
+} needle_rows[] = {
+	{ "missing royalt", FALSE, "missing royalt" },
+	{ "(?i)missing royalt", FALSE, "ing royalt" },		/* s: U+017F */
+	{ "missing royalt", TRUE, "ing royalt" },
+	{ "(?i)KEYWORD12", FALSE, "eyword12" },			/* K: U+212A */
+	{ "Q3 Report", FALSE, "q3 report" },
+	{ "ab|cd", FALSE, NULL },
+	{ "(foo|bar)bazz", FALSE, "bazz" },
+	{ "colou?r pens", FALSE, "r pens" },
+	{ "abcx{2}yz", FALSE, "abc" },
+	{ "abcx{2,}yz", FALSE, "abc" },
+	{ "\\x41bcd", FALSE, "bcd" },
+	{ "\\x{41}bcd", FALSE, "bcd" },
+	{ "\\d+ invoices", FALSE, " invoices" },
+	{ "\\p{Lu}bcd", FALSE, "bcd" },
+	{ "\\pLbcd", FALSE, "bcd" },
+	{ "[abc]def", FALSE, "def" },
+	{ "[]x)]def", FALSE, "def" },
+	{ "(?x)a b c d", FALSE, NULL },
+	{ "\\Qa.b.c\\E", FALSE, NULL },
+	{ "déménag", FALSE, "déménag" },
+	{ "déménag", TRUE, "nag" },
+	{ "\\bété\\b", TRUE, NULL },
+	{ "a\\.b\\.c", FALSE, "a.b.c" },
+	{ "abc*", FALSE, NULL },
+	{ "abcd*", FALSE, "abc" },
+	{ "abc+d", FALSE, "abc" },
+	{ "abc+?defg", FALSE, "defg" },
+	{ "(?<=xyz)abc", FALSE, "abc" },
+	{ "^work titles?:\\h*(.+)$", FALSE, "work title" },
+	{ "(a+)+$", FALSE, NULL },
+	{ "unbalanced)", FALSE, NULL },
+};
+
+static void
+test_needles(void)
+{
+	guint i;
+
+	for (i = 0; i < G_N_ELEMENTS(needle_rows); i++) {
+		g_autofree char *n = rules_needle(needle_rows[i].pattern, needle_rows[i].nocase);
+
+		g_test_message("/%s/%s -> %s", needle_rows[i].pattern,
+		    needle_rows[i].nocase ? "i" : "", n != NULL ? n : "(none)");
+		g_assert_cmpstr(n, ==, needle_rows[i].needle);
+	}
+}
+
+/*
+ * The property the prefilter rests on: whenever a pattern matches a
+ * text, its needle is in the text (ASCII letters folded).  Random
+ * patterns and texts from pieces chosen to provoke the traps: Kelvin
+ * sign, long s, accents, quantifiers, classes, alternation, escapes.
+ */
+/* A pattern piece and texts it may match (one chosen at random). */
+static const struct {
+	const char	*pat;
+	const char	*text[4];
+} pieces[] = {
+	{ "abc", { "abc", "ABC", "aBc" } },
+	{ "Kel", { "Kel", "KEL", "kel", "\xe2\x84\xaa" "el" } },
+	{ "sum", { "sum", "SUM", "\xc5\xbf" "um", "s\xc5\xbfm" } },
+	{ "\xc3\xa9", { "\xc3\xa9", "\xc3\x89" } },
+	{ "\xc3\x89", { "\xc3\x89", "\xc3\xa9" } },
+	{ "x?", { "", "x", "X" } },
+	{ "y*", { "", "yy", "Y" } },
+	{ "z+", { "z", "zzz", "Z" } },
+	{ "(ab|cd)", { "ab", "cd", "CD" } },
+	{ "[a-c]", { "b", "B" } },
+	{ "\\d", { "1", "7" } },
+	{ "\\b", { "", " " } },
+	{ ".", { "q", "." } },
+	{ "\\.", { "." } },
+	{ "q{1,2}", { "q", "qq", "Q" } },
+	{ "(?i)", { "" } },
+	{ "\\x41", { "A", "a" } },
+	{ "\\s", { " ", "\t" } },
+	{ " ", { " " } },
+	{ "(?:ing)?", { "", "ing", "ING" } },
+	{ "\\w+", { "w", "word" } },
+	{ "\xc5\xbf", { "\xc5\xbf", "s", "S" } },
+	{ "\xe2\x84\xaa", { "\xe2\x84\xaa", "k", "K" } },
+	{ "in", { "in", "IN" } },
+	{ "g", { "g", "G" } },
+	{ "AB", { "AB", "ab" } },
+	{ "[^x]", { "y", "Y" } },
+	{ "(?-i)", { "" } },
+	{ "\\x{e9}", { "\xc3\xa9", "\xc3\x89" } },
+	{ "b{0}", { "" } },
+	{ "(?=ab)", { "" } },
+	{ "|", { "" } },
+};
+
+static void
+test_needle_property(void)
+{
+	pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+	guint i, matched = 0, filtered = 0, both = 0;
+
+	for (i = 0; i < 30000; i++) {
+		GString *pat = g_string_new(NULL), *text = g_string_new(NULL);
+		gboolean nocase = g_test_rand_bit();
+		int k, np = g_test_rand_int_range(1, 8);
+		g_autofree char *needle = NULL, *folded = NULL;
+		pcre2_code *re;
+		PCRE2_SIZE off;
+		int err, rc;
+
+		if (g_test_rand_bit())
+			g_string_append(text, "noise ");
+		for (k = 0; k < np; k++) {
+			int p = g_test_rand_int_range(0, G_N_ELEMENTS(pieces)), t, nt = 0;
+
+			while (nt < 4 && pieces[p].text[nt] != NULL)
+				nt++;
+			t = g_test_rand_int_range(0, nt);
+			g_string_append(pat, pieces[p].pat);
+			g_string_append(text, pieces[p].text[t]);
+		}
+		if (g_test_rand_bit())
+			g_string_append(text, " more");
+		re = pcre2_compile((PCRE2_SPTR)pat->str, PCRE2_ZERO_TERMINATED, PCRE2_UTF |
+		    PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | (nocase ? PCRE2_CASELESS : 0),
+		    &err, &off, NULL);
+		if (re != NULL) {
+			rc = pcre2_match(re, (PCRE2_SPTR)text->str, text->len, 0, 0, md, NULL);
+			needle = rules_needle(pat->str, nocase);
+			folded = g_ascii_strdown(text->str, -1);
+			if (needle != NULL)
+				filtered++;
+			if (rc >= 0) {
+				matched++;
+				both += needle != NULL;
+				if (needle != NULL && strstr(folded, needle) == NULL)
+					g_error("/%s/%s matches \"%s\" but needle \"%s\" is not in it",
+					    pat->str, nocase ? "i" : "", text->str, needle);
+			}
+			pcre2_code_free(re);
+		}
+		g_string_free(pat, TRUE);
+		g_string_free(text, TRUE);
+	}
+	pcre2_match_data_free(md);
+	g_test_message("needle property: %u matches, %u patterns with a needle, %u both",
+	    matched, filtered, both);
+	g_assert_cmpuint(matched, >, 5000);
+	g_assert_cmpuint(both, >, 2000);
+}
+
+/* The same decisions with and without the prefilter. */
+static void
+test_prefilter_same(void)
+{
+	guint i;
+
+	for (i = 0; i < G_N_ELEMENTS(cond_rows); i++) {
+		const cond_row *row = &cond_rows[i];
+		g_autoptr(rules) r1 = load_when(row->when);
+		g_autoptr(rules) r2 = NULL;
+		mail_msg *m = msg_build(&row->msg);
+		g_autoptr(rules_decision) d1 = NULL, d2 = NULL;
+
+		g_setenv("CASEGATE_RULES_NO_PREFILTER", "1", TRUE);
+		r2 = load_when(row->when);
+		g_unsetenv("CASEGATE_RULES_NO_PREFILTER");
+		d1 = rules_classify(r1, m, row->recipient, FALSE);
+		d2 = rules_classify(r2, m, row->recipient, FALSE);
+		g_assert_cmpstr(d1->type, ==, d2->type);
+		msg_free(m);
+	}
+}
+
+/* ---------------------------------------------------------------- */
 /* Throughput: not asserted, printed                                 */
 
 static void
@@ -896,6 +1076,9 @@ main(int argc, char **argv)
 	g_test_add_func("/rules/cmd-check-ok", test_cmd_check_ok);
 	g_test_add_func("/rules/cmd-check-status", test_cmd_check_status);
 	g_test_add_func("/rules/cmd-test-json", test_cmd_test_json);
+	g_test_add_func("/rules/needles", test_needles);
+	g_test_add_func("/rules/needle-property", test_needle_property);
+	g_test_add_func("/rules/prefilter-same", test_prefilter_same);
 	g_test_add_func("/rules/throughput", test_throughput);
 	rc = g_test_run();
 	cleanup_tmpdir();
