@@ -46,9 +46,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(rules, rules_free)
 
 /*
  * Classify m, sent to recipient (the gateway address it reached; may be
- * NULL).  With explain, fill decision->explain.  Never fails: a regex
- * error during matching is logged and counts as no match, and the
- * explanation says so.
+ * NULL: then Delivered-To, X-Original-To, To and Cc are used).  With
+ * explain, fill decision->explain.  Never fails: a pattern that runs
+ * out of its match budget is logged and makes its rule not apply (even
+ * under "not"), and the explanation says so.  Thread-safe: a rules
+ * object may be shared (one scratch area is claimed atomically; a
+ * second concurrent caller allocates its own).
  */
 rules_decision *rules_classify(const rules *r, const mail_msg *m, const char *recipient,
     gboolean explain);
