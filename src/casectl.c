@@ -34,7 +34,7 @@ usage(void)
 	    "usage: casectl [-f config] list [--json] [--status S] [--type T] [--team T]\n"
 	    "                               [--member ADDR] [--since YYYY-MM-DD] [--limit N]\n"
 	    "       casectl [-f config] show [--json] CASE-ID\n"
-	    "       casectl [-f config] rules check [FILE]\n"
+	    "       casectl [-f config] rules check|dump [FILE]\n"
 	    "       casectl [-f config] rules test [--json] MESSAGE.eml ...\n");
 	exit(CG_EX_USAGE);
 }
@@ -253,7 +253,8 @@ show_human(ctl *c, const store_case *k, GPtrArray *fields, GPtrArray *msgs,
 	for (i = 0; i < fields->len; i++) {
 		const store_field *f = g_ptr_array_index(fields, i);
 
-		printf("Field:       %s: %s\n", f->name, f->value);
+		printf("Field:       %s: %s\n", f->name,
+		    f->value && *f->value ? f->value : "(missing)");
 	}
 	for (i = 0; i < msgs->len; i++) {
 		const store_message *m = g_ptr_array_index(msgs, i);
@@ -428,11 +429,12 @@ cmd_rules(ctl *c, int argc, char **argv)
 
 	if (argc < 2)
 		usage();
-	if (strcmp(argv[1], "check") == 0) {
+	if (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "dump") == 0) {
 		if (argc > 3)
 			usage();
 		if (argc == 3)
-			return rules_cmd_check(argv[2]);
+			return argv[1][0] == 'c' ? rules_cmd_check(argv[2]) :
+			    rules_cmd_dump(argv[2]);
 	} else if (strcmp(argv[1], "test") == 0) {
 		if (argc > 2 && strcmp(argv[2], "--json") == 0) {
 			json = TRUE;
@@ -451,6 +453,8 @@ cmd_rules(ctl *c, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "check") == 0)
 		return rules_cmd_check(path);
+	if (strcmp(argv[1], "dump") == 0)
+		return rules_cmd_dump(path);
 	return rules_cmd_test(path, argc - first, argv + first, json);
 }
 

@@ -439,6 +439,11 @@ main(int argc, char **argv)
 	if (!load_all(conf, &d.cfg, &d.rules))
 		return CG_EX_CONFIG;
 	if (check) {
+		if (verbose > 0 && d.rules != NULL) {
+			g_autofree char *dump = rules_dump(d.rules);
+
+			fputs(dump, stdout);
+		}
 		printf("configuration OK\n");
 		rules_free(d.rules);
 		config_free(d.cfg);

@@ -170,8 +170,9 @@ store_fields(ingest_ctx *ctx, gint64 case_id, const rules_decision *d, GError **
 	for (i = 0; d != NULL && d->fields != NULL && i < d->fields->len; i++) {
 		const rules_field *f = g_ptr_array_index(d->fields, i);
 
-		if (f->value != NULL &&
-		    !store_field_set(ctx->st, case_id, f->name, f->value, error))
+		/* "" marks a required field that is still missing */
+		if (!store_field_set(ctx->st, case_id, f->name, f->value ? f->value : "",
+		    error))
 			return FALSE;
 	}
 	return TRUE;
@@ -242,34 +243,33 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 	return TRUE;
 }
 
-/* Fill fields a follow-up supplies; clear needs-info when none is missing. */
+/*
+ * Fill fields a follow-up supplies; clear needs-info when none is
+ * missing any more.  A required field the member has not given yet is
+ * stored with an empty value, so the case itself says what it lacks.
+ */
 static gboolean
 fill_fields(ingest_ctx *ctx, const store_case *c, const mail_msg *m, GError **error)
 {
-	g_autoptr(rules_decision) d = NULL;
-	g_autoptr(GPtrArray) have = NULL;
-	g_autoptr(GPtrArray) names = NULL;
-	guint i, j, still = 0;
+	g_autoptr(GPtrArray) have = NULL, names = NULL, found = NULL;
+	guint i, still = 0;
 
 	if (!c->needs_info || ctx->rules == NULL)
 		return TRUE;
 	have = store_case_fields(ctx->st, c->id, error);
 	if (have == NULL)
 		return FALSE;
-	/* Which fields does the case's routing require?  Classify the original
-	 * decision again is not possible here; ask the rules for the fields of
-	 * this message and keep those the case lacks. */
-	d = rules_classify(ctx->rules, m, NULL, FALSE);
 	names = g_ptr_array_new();
-	for (i = 0; d->fields != NULL && i < d->fields->len; i++) {
-		const rules_field *f = g_ptr_array_index(d->fields, i);
-		gboolean known = FALSE;
+	for (i = 0; i < have->len; i++) {
+		store_field *f = g_ptr_array_index(have, i);
 
-		for (j = 0; j < have->len; j++)
-			if (strcmp(((store_field *)g_ptr_array_index(have, j))->name, f->name) == 0)
-				known = TRUE;
-		if (known)
-			continue;
+		if (f->value == NULL || *f->value == '\0')
+			g_ptr_array_add(names, f->name);
+	}
+	found = rules_extract_fields(ctx->rules, m, names);
+	for (i = 0; i < found->len; i++) {
+		const rules_field *f = g_ptr_array_index(found, i);
+
 		if (f->value == NULL) {
 			still++;
 			continue;
