@@ -38,6 +38,37 @@ gint64 outbox_queue_ack(const config *cfg, store *st, spool *sp, const outbox_ac
     GError **error);
 
 /*
+ * Any other mail about a case: a staff reply relayed to the member, a
+ * team notification, a "resolved" notice, a status list, a command
+ * transcript.  From is always the gateway address (display name
+ * from_name, or the gateway's name).
+ */
+typedef struct {
+	const store_case *c;		/* case the mail is about; NULL for none (status list) */
+	const char	*kind;		/* outbox kind: "reply", "notify", "resolved", "status", "transcript" */
+	const char	*to_addr;
+	const char	*to_name;	/* may be NULL */
+	const char	*from_name;	/* NULL: cfg->name */
+	const char	*subject;	/* NULL: thread_subject(c->subject, reply) */
+	const char	*text;		/* body, UTF-8 */
+	const char	*in_reply_to;	/* Message-ID answered, without <>; may be NULL */
+	GPtrArray	*references;	/* char *, oldest first; may be NULL */
+	GPtrArray	*attachments;	/* store_attachment *, files in the spool; may be NULL */
+	const char	*reply_to;	/* Reply-To address or NULL */
+	const char	*auto_submitted; /* "auto-replied", "auto-generated" or NULL (a person wrote it) */
+	const char	*env_from;	/* envelope sender: NULL the gateway address, "" the null sender */
+	const char	*role;		/* messages.role of the outgoing row: "gateway", "staff" */
+} outbox_mail;
+
+/*
+ * Compose m (GMime, 7-bit, CRLF), write it to the spool, and queue it:
+ * an outgoing messages row (when m->c is set), an outbox row, an event.
+ * Call inside a transaction.  Returns the outbox id, 0 on error.
+ */
+gint64 outbox_queue_mail(const config *cfg, store *st, spool *sp, const outbox_mail *m,
+    GError **error);
+
+/*
  * Deliver every queued row that is due, over one SMTP connection.
  * Returns the number sent, or -1 if the relay could not be reached (the
  * rows stay queued with a later next_attempt).  *stop is checked between
