@@ -19,6 +19,7 @@
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "cg.h"
@@ -30,6 +31,8 @@
 #define TEMPLATE_MAX	(64 * 1024)
 #define REFERENCES_MAX	20	/* ids kept in References:, the newest */
 #define DELIVER_BATCH	100
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeDataWrapper, g_object_unref)
 
 /* A single line of valid UTF-8 without control characters; never NULL. */
 static char *
@@ -217,61 +220,152 @@ ack_vars(const config *cfg, const outbox_ack_info *info)
 	return v;
 }
 
-/* "<a> <b> ... <orig>", the last REFERENCES_MAX ids; NULL without a Message-ID. */
+/* The case's public id, or the prefix with number 0 for mail about no case. */
 static char *
-references_line(const mail_msg *orig)
+mail_public_id(const config *cfg, const store_case *c)
 {
-	GString *out;
-	guint i, n, start;
+	if (c != NULL && c->public_id != NULL)
+		return g_strdup(c->public_id);
+	return g_strdup_printf("%s%0*d", cfg->case_prefix != NULL ? cfg->case_prefix : "CASE-",
+	    cfg->case_digits > 0 ? cfg->case_digits : 6, 0);
+}
 
-	if (orig == NULL || !cg_protocol_safe(orig->message_id, 250))
-		return NULL;
-	out = g_string_new(NULL);
-	n = orig->references != NULL ? orig->references->len : 0;
+/* "<a> <b> ... <last>": the newest REFERENCES_MAX safe ids, last not repeated. */
+static char *
+references_header(GPtrArray *refs, const char *last)
+{
+	GString *out = g_string_new(NULL);
+	guint i, n = refs != NULL ? refs->len : 0, start;
+
 	start = n > REFERENCES_MAX - 1 ? n - (REFERENCES_MAX - 1) : 0;
 	for (i = start; i < n; i++) {
-		const char *id = g_ptr_array_index(orig->references, i);
+		const char *id = g_ptr_array_index(refs, i);
 
-		if (!cg_protocol_safe(id, 250) || strcmp(id, orig->message_id) == 0)
+		if (!cg_protocol_safe(id, 250) || (last != NULL && strcmp(id, last) == 0))
 			continue;
-		g_string_append_printf(out, "<%s> ", id);
+		g_string_append_printf(out, "%s<%s>", out->len ? " " : "", id);
 	}
-	g_string_append_printf(out, "<%s>", orig->message_id);
+	if (cg_protocol_safe(last, 250))
+		g_string_append_printf(out, "%s<%s>", out->len ? " " : "", last);
+	if (out->len == 0) {
+		g_string_free(out, TRUE);
+		return NULL;
+	}
 	return g_string_free(out, FALSE);
 }
 
-static GMimeMessage *
-ack_compose(const config *cfg, const outbox_ack_info *info, const char *message_id,
-    const char *subject, const char *body)
+/* A content type we may copy: "type/subtype" of token characters, else octet-stream. */
+static char *
+safe_content_type(const char *ct)
 {
-	const store_case *c = info->c;
-	GMimeMessage *m = g_mime_message_new(TRUE);
-	g_autoptr(GMimeTextPart) part = g_mime_text_part_new_with_subtype("plain");
-	g_autoptr(GDateTime) now = g_date_time_new_now_local();
-	g_autofree char *from_name = one_line(cfg->name);
-	g_autofree char *to_name = one_line(c->member_name);
-	g_autofree char *refs = references_line(info->orig);
+	const char *p, *slash;
 
-	g_mime_message_add_mailbox(m, GMIME_ADDRESS_TYPE_FROM,
-	    *from_name != '\0' ? from_name : NULL, cfg->address);
-	g_mime_message_add_mailbox(m, GMIME_ADDRESS_TYPE_TO,
-	    *to_name != '\0' ? to_name : NULL, c->member);
-	g_mime_message_set_subject(m, subject, NULL);
-	g_mime_message_set_date(m, now);
-	g_mime_message_set_message_id(m, message_id);
-	if (refs != NULL) {
-		g_autofree char *irt = g_strdup_printf("<%s>", info->orig->message_id);
+	if (ct == NULL || (slash = strchr(ct, '/')) == NULL || slash == ct || slash[1] == '\0' ||
+	    strlen(ct) > 100)
+		return g_strdup("application/octet-stream");
+	for (p = ct; *p != '\0'; p++)
+		if (!g_ascii_isalnum(*p) && strchr("!#$&^_.+-/", *p) == NULL)
+			return g_strdup("application/octet-stream");
+	if (strchr(slash + 1, '/') != NULL)
+		return g_strdup("application/octet-stream");
+	return g_ascii_strdown(ct, -1);
+}
 
-		g_mime_object_set_header((GMimeObject *)m, "In-Reply-To", irt, NULL);
-		g_mime_object_set_header((GMimeObject *)m, "References", refs, NULL);
+/*
+ * A MIME part for an attachment stored in the spool.  Only the type and
+ * the sanitised name are taken over, never the sender's parameters (GMime
+ * bug #165).  NULL with an error when the file is gone.
+ */
+static GMimeObject *
+attachment_part(spool *sp, const store_attachment *a, GError **error)
+{
+	g_autofree char *path = spool_path(sp, SPOOL_ATT, a->digest);
+	g_autofree char *ct = safe_content_type(a->content_type);
+	g_autofree char *name = spool_safe_name(a->name);
+	g_autoptr(GMimeStream) fs = NULL;
+	g_autoptr(GMimeDataWrapper) dw = NULL;
+	GMimePart *part;
+	char *slash;
+	int fd;
+
+	if (path == NULL || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "attachment \"%s\" (%s) is missing "
+		    "from the spool", a->name != NULL ? a->name : "", a->digest != NULL ?
+		    a->digest : "no digest");
+		return NULL;
 	}
-	g_mime_object_set_header((GMimeObject *)m, "Auto-Submitted", "auto-replied", NULL);
-	g_mime_object_set_header((GMimeObject *)m, "X-Auto-Response-Suppress", "All", NULL);
+	fs = g_mime_stream_fs_new(fd);
+	dw = g_mime_data_wrapper_new_with_stream(fs, GMIME_CONTENT_ENCODING_DEFAULT);
+	slash = strchr(ct, '/');
+	*slash = '\0';
+	part = g_mime_part_new_with_type(ct, slash + 1);
+	g_mime_part_set_content(part, dw);
+	g_mime_part_set_filename(part, name);
+	g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_BASE64);
+	return (GMimeObject *)part;
+}
 
-	g_mime_text_part_set_text(part, body);
-	g_mime_message_set_mime_part(m, (GMimeObject *)part);
-	g_mime_object_encode((GMimeObject *)m, GMIME_ENCODING_CONSTRAINT_7BIT);
-	return m;
+static void
+set_address(GMimeMessage *msg, GMimeAddressType type, const char *name, const char *addr)
+{
+	g_autofree char *n = one_line(name);
+
+	g_mime_message_add_mailbox(msg, type, *n != '\0' ? n : NULL, addr);
+}
+
+static GMimeMessage *
+mail_compose(const config *cfg, spool *sp, const outbox_mail *m, const char *message_id,
+    const char *subject, GError **error)
+{
+	g_autoptr(GMimeMessage) msg = g_mime_message_new(TRUE);
+	g_autoptr(GMimeTextPart) text = g_mime_text_part_new_with_subtype("plain");
+	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autofree char *refs = references_header(m->references, m->in_reply_to);
+	guint i;
+
+	set_address(msg, GMIME_ADDRESS_TYPE_FROM, m->from_name != NULL ? m->from_name :
+	    cfg->name, cfg->address);
+	set_address(msg, GMIME_ADDRESS_TYPE_TO, m->to_name, m->to_addr);
+	if (m->reply_to != NULL)
+		set_address(msg, GMIME_ADDRESS_TYPE_REPLY_TO, m->from_name != NULL ?
+		    m->from_name : cfg->name, m->reply_to);
+	g_mime_message_set_subject(msg, subject, NULL);
+	g_mime_message_set_date(msg, now);
+	g_mime_message_set_message_id(msg, message_id);
+	if (cg_protocol_safe(m->in_reply_to, 250)) {
+		g_autofree char *irt = g_strdup_printf("<%s>", m->in_reply_to);
+
+		g_mime_object_set_header((GMimeObject *)msg, "In-Reply-To", irt, NULL);
+	}
+	if (refs != NULL)
+		g_mime_object_set_header((GMimeObject *)msg, "References", refs, NULL);
+	if (m->auto_submitted != NULL) {
+		g_autofree char *as = one_line(m->auto_submitted);
+
+		g_mime_object_set_header((GMimeObject *)msg, "Auto-Submitted", as, NULL);
+		g_mime_object_set_header((GMimeObject *)msg, "X-Auto-Response-Suppress", "All",
+		    NULL);
+	}
+	g_mime_text_part_set_text(text, m->text != NULL ? m->text : "");
+	if (m->attachments == NULL || m->attachments->len == 0) {
+		g_mime_message_set_mime_part(msg, (GMimeObject *)text);
+	} else {
+		g_autoptr(GMimeMultipart) mixed = g_mime_multipart_new_with_subtype("mixed");
+
+		g_mime_multipart_add(mixed, (GMimeObject *)text);
+		for (i = 0; i < m->attachments->len; i++) {
+			GMimeObject *part = attachment_part(sp, g_ptr_array_index(m->attachments, i),
+			    error);
+
+			if (part == NULL)
+				return NULL;
+			g_mime_multipart_add(mixed, part);
+			g_object_unref(part);
+		}
+		g_mime_message_set_mime_part(msg, (GMimeObject *)mixed);
+	}
+	g_mime_object_encode((GMimeObject *)msg, GMIME_ENCODING_CONSTRAINT_7BIT);
+	return g_steal_pointer(&msg);
 }
 
 /* The message as bytes with CRLF line ends. */
@@ -294,41 +388,108 @@ serialise(GMimeMessage *m)
 	return bytes;
 }
 
+/* The outgoing messages row (with its attachments), the outbox row, the event. */
 static gint64
-ack_record(const config *cfg, store *st, const store_case *c, const char *message_id,
-    const char *subject, const char *body, const char *digest, GError **error)
+mail_record(const config *cfg, store *st, const outbox_mail *m, const char *message_id,
+    const char *subject, const char *digest, GError **error)
 {
-	g_autofree char *detail = g_strdup_printf("to <%s>", c->member);
+	g_autofree char *detail = g_strdup_printf("to <%s>", m->to_addr);
+	g_autofree char *ev = g_strdup_printf("%s-queued", m->kind);
+	gint64 case_id = m->c != NULL ? m->c->id : 0, id, row;
 	store_message msg = { 0 };
 	store_outbox o = { 0 };
-	gint64 id;
+	guint i;
 
-	msg.case_id = c->id;
-	msg.direction = "out";
-	msg.role = "gateway";
-	msg.message_id = (char *)message_id;
-	msg.raw_digest = (char *)digest;
-	msg.from_addr = cfg->address;
-	msg.to_addrs = c->member;
-	msg.subject = (char *)subject;
-	msg.text = (char *)body;
-	msg.date = cg_now();
-	if (store_message_add(st, &msg, error) == 0)
-		return 0;
+	if (m->c != NULL) {
+		msg.case_id = case_id;
+		msg.direction = "out";
+		msg.role = (char *)(m->role != NULL ? m->role : "gateway");
+		msg.message_id = (char *)message_id;
+		msg.raw_digest = (char *)digest;
+		msg.from_addr = cfg->address;
+		msg.to_addrs = (char *)m->to_addr;
+		msg.subject = (char *)subject;
+		msg.text = (char *)(m->text != NULL ? m->text : "");
+		msg.date = cg_now();
+		if ((row = store_message_add(st, &msg, error)) == 0)
+			return 0;
+		for (i = 0; m->attachments != NULL && i < m->attachments->len; i++) {
+			store_attachment a = *(store_attachment *)g_ptr_array_index(m->attachments, i);
 
-	o.case_id = c->id;
-	o.kind = "ack";
-	o.env_from = "";	/* null sender: RFC 3834 */
-	o.rcpt = c->member;
+			a.message_row = row;
+			if (store_attachment_add(st, &a, error) == 0)
+				return 0;
+		}
+	}
+	o.case_id = case_id;
+	o.kind = (char *)m->kind;
+	/* NULL: the gateway's address; "" the null sender (RFC 3834). */
+	o.env_from = (char *)(m->env_from != NULL ? m->env_from : cfg->address);
+	o.rcpt = (char *)m->to_addr;
 	o.message_id = (char *)message_id;
 	o.spool_digest = (char *)digest;
 	o.state = OUTBOX_QUEUED;
 	o.next_attempt = cg_now();
 	if ((id = store_outbox_add(st, &o, error)) == 0)
 		return 0;
-	if (!store_event_add(st, c->id, "ack-queued", "casegated", detail, error))
+	if (!store_event_add(st, case_id, ev, "casegated", detail, error))
 		return 0;
 	return id;
+}
+
+static gboolean
+mail_valid(const config *cfg, const outbox_mail *m, GError **error)
+{
+	if (m == NULL || m->kind == NULL || *m->kind == '\0' || !cg_address_valid(m->to_addr)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "%s: no deliverable recipient "
+		    "address (\"%s\")", m != NULL && m->kind != NULL ? m->kind : "mail",
+		    m != NULL && m->to_addr != NULL ? m->to_addr : "");
+		return FALSE;
+	}
+	if (!cg_address_valid(cfg->address)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		    "%s: gateway address \"%s\" is not a valid address", m->kind,
+		    cfg->address != NULL ? cfg->address : "");
+		return FALSE;
+	}
+	if (m->reply_to != NULL && !cg_address_valid(m->reply_to)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "%s: Reply-To \"%s\" is not a valid "
+		    "address", m->kind, m->reply_to);
+		return FALSE;
+	}
+	if (m->env_from != NULL && *m->env_from != '\0' && !cg_address_valid(m->env_from)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "%s: envelope sender \"%s\" is not a "
+		    "valid address", m->kind, m->env_from);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gint64
+outbox_queue_mail(const config *cfg, store *st, spool *sp, const outbox_mail *m,
+    GError **error)
+{
+	g_autoptr(GMimeMessage) msg = NULL;
+	g_autoptr(GByteArray) bytes = NULL;
+	g_autofree char *public_id = NULL, *message_id = NULL, *raw_subject = NULL;
+	g_autofree char *subject = NULL, *digest = NULL;
+
+	if (!mail_valid(cfg, m, error))
+		return 0;
+	public_id = mail_public_id(cfg, m->c);
+	message_id = thread_message_id(cfg, public_id);
+	if (m->subject != NULL)
+		raw_subject = g_strdup(m->subject);
+	else
+		raw_subject = thread_subject(cfg, m->c != NULL ? m->c->subject : NULL, public_id,
+		    TRUE);
+	subject = one_line(raw_subject);
+	if ((msg = mail_compose(cfg, sp, m, message_id, subject, error)) == NULL)
+		return 0;
+	bytes = serialise(msg);
+	if ((digest = spool_put(sp, SPOOL_OUT, bytes->data, bytes->len, error)) == NULL)
+		return 0;
+	return mail_record(cfg, st, m, message_id, subject, digest, error);
 }
 
 gint64
@@ -337,10 +498,10 @@ outbox_queue_ack(const config *cfg, store *st, spool *sp, const outbox_ack_info 
 {
 	const store_case *c = info != NULL ? info->c : NULL;
 	g_autoptr(GHashTable) vars = NULL;
-	g_autoptr(GMimeMessage) m = NULL;
-	g_autoptr(GByteArray) bytes = NULL;
-	g_autofree char *body = NULL, *message_id = NULL, *subject = NULL, *raw_subject = NULL;
-	g_autofree char *digest = NULL;
+	g_autofree char *body = NULL, *subject = NULL;
+	const mail_msg *orig;
+	outbox_mail m = { 0 };
+	gboolean threaded;
 
 	if (c == NULL || c->public_id == NULL || !cg_address_valid(c->member)) {
 		g_set_error(error, CG_ERROR, CG_ERROR_PERM,
@@ -348,25 +509,26 @@ outbox_queue_ack(const config *cfg, store *st, spool *sp, const outbox_ack_info 
 		    c != NULL && c->public_id != NULL ? c->public_id : "(none)");
 		return 0;
 	}
-	if (!cg_address_valid(cfg->address)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
-		    "ack: gateway address \"%s\" is not a valid address",
-		    cfg->address != NULL ? cfg->address : "");
-		return 0;
-	}
+	orig = info->orig;
 	vars = ack_vars(cfg, info);
 	if ((body = outbox_render(cfg, "ack.txt", vars, error)) == NULL)
 		return 0;
-	message_id = thread_message_id(cfg, c->public_id);
-	raw_subject = thread_subject(cfg, info->orig != NULL ? info->orig->subject : c->subject,
-	    c->public_id, TRUE);
-	subject = one_line(raw_subject);
-
-	m = ack_compose(cfg, info, message_id, subject, body);
-	bytes = serialise(m);
-	if ((digest = spool_put(sp, SPOOL_OUT, bytes->data, bytes->len, error)) == NULL)
-		return 0;
-	return ack_record(cfg, st, c, message_id, subject, body, digest, error);
+	subject = thread_subject(cfg, orig != NULL ? orig->subject : c->subject, c->public_id,
+	    TRUE);
+	/* Without a usable Message-ID of the member's mail there is nothing to thread under. */
+	threaded = orig != NULL && cg_protocol_safe(orig->message_id, 250);
+	m.c = c;
+	m.kind = "ack";
+	m.to_addr = c->member;
+	m.to_name = c->member_name;
+	m.subject = subject;
+	m.text = body;
+	m.in_reply_to = threaded ? orig->message_id : NULL;
+	m.references = threaded ? orig->references : NULL;
+	m.auto_submitted = "auto-replied";
+	m.env_from = "";	/* null sender: RFC 3834 */
+	m.role = "gateway";
+	return outbox_queue_mail(cfg, st, sp, &m, error);
 }
 
 gint64
