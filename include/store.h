@@ -240,6 +240,60 @@ gboolean store_mailbox_get(store *st, const char *account, const char *folder,
 gboolean store_mailbox_set(store *st, const char *account, const char *folder,
     guint32 uidvalidity, guint32 last_uid, GError **error);
 
+/* --- casectl: staff changes, outbox repair, reports, daemon status --- */
+
+/* Set a case's taxonomy (type required; empty sub/update types are NULL) and touch it. */
+gboolean store_case_set_type(store *st, gint64 case_id, const char *type,
+    const char *sub_type, const char *update_type, GError **error);
+/* Set a case's team (NULL or "" for none) and touch it. */
+gboolean store_case_set_team(store *st, gint64 case_id, const char *team, GError **error);
+
+/* One outbox row; NULL if missing (no error set) or on error. */
+store_outbox *store_outbox_get(store *st, gint64 id, GError **error);
+/*
+ * A failed row back to queued, due now, attempts reset to 0 (the full
+ * retry schedule applies again).  A row that is missing or not failed is
+ * CG_ERROR_PERM.
+ */
+gboolean store_outbox_requeue(store *st, gint64 id, GError **error);
+/* Number of outbox rows in state (OUTBOX_*); -1 on error. */
+gint64 store_outbox_count(store *st, const char *state, GError **error);
+
+/*
+ * For each case with an outgoing message of role "staff": seconds from
+ * the case's creation to the first one (never negative).  A GArray of
+ * gint64, in case order; NULL on error.
+ */
+GArray *store_first_staff_reply_delays(store *st, GError **error);
+
+/* Events whose kind ends in "failed" or is "error", newest first, at most limit (0: all). */
+GPtrArray *store_events_failed(store *st, int limit, GError **error);
+
+/*
+ * What the daemon last reported about one mailbox (table daemon_status,
+ * one row per account), for casectl status.
+ */
+typedef struct {
+	char	*account;	/* imap account name from the config ("members") */
+	gint64	 pid;		/* daemon's process id */
+	gint64	 started;	/* when the daemon started, seconds since epoch */
+	gint64	 last_poll;	/* last completed look at the folder; 0: never */
+	gint64	 waiting;	/* messages in the watched folder then; -1: unknown */
+	char	*last_error;	/* NULL or "" when the last poll succeeded */
+	gint64	 updated;	/* set by the store when written */
+} store_daemon_status;
+
+/*
+ * Insert or replace the row of ds->account (required); updated is set to
+ * now, ds->updated is ignored.  Runs in the caller's transaction if one
+ * is open, else on its own.
+ */
+gboolean store_daemon_status_set(store *st, const store_daemon_status *ds, GError **error);
+/* Every row, by account (store_daemon_status *, owned by the array); NULL on error. */
+GPtrArray *store_daemon_status_get(store *st, GError **error);
+void store_daemon_status_free(store_daemon_status *ds);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(store_daemon_status, store_daemon_status_free)
+
 /* All NULL-safe. */
 void store_case_free(store_case *c);
 void store_message_free(store_message *m);

@@ -136,9 +136,21 @@ static const char migration_1[] =
 	"    VALUES (new.id, new.subject, new.text);"
 	"END;";
 
+/* What the daemon last reported per mailbox, for casectl status. */
+static const char migration_daemon_status[] =
+	"CREATE TABLE daemon_status ("
+	"  account TEXT PRIMARY KEY,"
+	"  pid INTEGER NOT NULL DEFAULT 0,"
+	"  started INTEGER NOT NULL DEFAULT 0,"
+	"  last_poll INTEGER NOT NULL DEFAULT 0,"
+	"  waiting INTEGER NOT NULL DEFAULT -1,"
+	"  last_error TEXT,"
+	"  updated INTEGER NOT NULL) WITHOUT ROWID;";
+
 /* Step i brings the schema from version i to i + 1.  Append only. */
 static const char *const migrations[] = {
 	migration_1,
+	migration_daemon_status,
 };
 #define STORE_VERSION	((int)G_N_ELEMENTS(migrations))
 
@@ -1594,6 +1606,218 @@ store_mailbox_set(store *st, const char *account, const char *folder,
 	bind_int64(s, 4, last_uid, &rc);
 	bind_int64(s, 5, cg_now(), &rc);
 	return run(st, s, rc, error, "save mailbox position");
+}
+
+/* ------------------------------------------------------------------ */
+/* casectl: staff changes, outbox repair, reports, daemon status */
+
+/*
+ * These run once per casectl call, so their statements go through the
+ * dynamic cache (prepared on first use) instead of the enum above.
+ */
+
+gboolean
+store_case_set_type(store *st, gint64 case_id, const char *type, const char *sub_type,
+    const char *update_type, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	g_autofree char *missing = g_strdup_printf("no case %" G_GINT64_FORMAT, case_id);
+	int rc = SQLITE_OK;
+
+	if (!present(type)) {
+		arg_error(st, error, "set type: no type");
+		return FALSE;
+	}
+	s = query_dynamic(st, "UPDATE cases SET type = ?2, sub_type = ?3, update_type = ?4,"
+	    " updated = ?5 WHERE id = ?1", error);
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, case_id, &rc);
+	bind_text(s, 2, type, &rc);
+	bind_text(s, 3, present(sub_type) ? sub_type : NULL, &rc);
+	bind_text(s, 4, present(update_type) ? update_type : NULL, &rc);
+	bind_int64(s, 5, cg_now(), &rc);
+	return run_one(st, s, rc, error, "set type", missing);
+}
+
+gboolean
+store_case_set_team(store *st, gint64 case_id, const char *team, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	g_autofree char *missing = g_strdup_printf("no case %" G_GINT64_FORMAT, case_id);
+	int rc = SQLITE_OK;
+
+	s = query_dynamic(st, "UPDATE cases SET team = ?2, updated = ?3 WHERE id = ?1", error);
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, case_id, &rc);
+	bind_text(s, 2, present(team) ? team : NULL, &rc);
+	bind_int64(s, 3, cg_now(), &rc);
+	return run_one(st, s, rc, error, "set team", missing);
+}
+
+store_outbox *
+store_outbox_get(store *st, gint64 id, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	s = query_dynamic(st, "SELECT " OUTBOX_COLS " FROM outbox WHERE id = ?1", error);
+	if (s == NULL)
+		return NULL;
+	bind_int64(s, 1, id, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return read_outbox(s);
+	if (rc != SQLITE_DONE)
+		db_error(st, rc, error, "read outbox row %" G_GINT64_FORMAT, id);
+	return NULL;
+}
+
+gboolean
+store_outbox_requeue(store *st, gint64 id, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	g_autofree char *missing = g_strdup_printf("no failed outbox row %" G_GINT64_FORMAT, id);
+	int rc = SQLITE_OK;
+
+	/* attempts restart at 0: the full retry schedule applies again. */
+	s = query_dynamic(st, "UPDATE outbox SET state = 'queued', attempts = 0,"
+	    " next_attempt = ?2 WHERE id = ?1 AND state = 'failed'", error);
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, id, &rc);
+	bind_int64(s, 2, cg_now(), &rc);
+	return run_one(st, s, rc, error, "requeue mail", missing);
+}
+
+gint64
+store_outbox_count(store *st, const char *state, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	s = query_dynamic(st, "SELECT count(*) FROM outbox WHERE state = ?1", error);
+	if (s == NULL)
+		return -1;
+	bind_text(s, 1, state != NULL ? state : "", &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		db_error(st, rc, error, "count outbox rows");
+		return -1;
+	}
+	return sqlite3_column_int64(s, 0);
+}
+
+GArray *
+store_first_staff_reply_delays(store *st, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	g_autoptr(GArray) out = g_array_new(FALSE, FALSE, sizeof(gint64));
+	int rc;
+
+	s = query_dynamic(st, "SELECT min(m.created) - c.created FROM cases c"
+	    " JOIN messages m ON m.case_id = c.id"
+	    " WHERE m.direction = 'out' AND m.role = 'staff'"
+	    " GROUP BY c.id ORDER BY c.id", error);
+	if (s == NULL)
+		return NULL;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		gint64 d = sqlite3_column_int64(s, 0);
+
+		/* A clock step backwards must not make a negative delay. */
+		if (d < 0)
+			d = 0;
+		g_array_append_val(out, d);
+	}
+	if (rc != SQLITE_DONE) {
+		db_error(st, rc, error, "first staff replies");
+		return NULL;
+	}
+	return g_steal_pointer(&out);
+}
+
+GPtrArray *
+store_events_failed(store *st, int limit, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	s = query_dynamic(st, "SELECT id, case_id, at, kind, actor, detail FROM events"
+	    " WHERE kind LIKE '%failed' OR kind = 'error' ORDER BY id DESC LIMIT ?1", error);
+	if (s == NULL)
+		return NULL;
+	bind_int64(s, 1, limit > 0 ? limit : -1, &rc);
+	return collect(st, s, rc, read_event, (GDestroyNotify)store_event_free, error,
+	    "list failures");
+}
+
+gboolean
+store_daemon_status_set(store *st, const store_daemon_status *ds, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (ds == NULL || !present(ds->account)) {
+		arg_error(st, error, "save daemon status: no account");
+		return FALSE;
+	}
+	s = query_dynamic(st, "INSERT INTO daemon_status (account, pid, started, last_poll,"
+	    " waiting, last_error, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	    " ON CONFLICT (account) DO UPDATE SET pid = excluded.pid,"
+	    " started = excluded.started, last_poll = excluded.last_poll,"
+	    " waiting = excluded.waiting, last_error = excluded.last_error,"
+	    " updated = excluded.updated", error);
+	if (s == NULL)
+		return FALSE;
+	bind_text(s, 1, ds->account, &rc);
+	bind_int64(s, 2, ds->pid, &rc);
+	bind_int64(s, 3, ds->started, &rc);
+	bind_int64(s, 4, ds->last_poll, &rc);
+	bind_int64(s, 5, ds->waiting, &rc);
+	bind_text(s, 6, present(ds->last_error) ? ds->last_error : NULL, &rc);
+	bind_int64(s, 7, cg_now(), &rc);
+	return run(st, s, rc, error, "save daemon status");
+}
+
+static gpointer
+read_daemon_status(sqlite3_stmt *s)
+{
+	store_daemon_status *ds = g_new0(store_daemon_status, 1);
+
+	ds->account = col_text(s, 0);
+	ds->pid = sqlite3_column_int64(s, 1);
+	ds->started = sqlite3_column_int64(s, 2);
+	ds->last_poll = sqlite3_column_int64(s, 3);
+	ds->waiting = sqlite3_column_int64(s, 4);
+	ds->last_error = col_text(s, 5);
+	ds->updated = sqlite3_column_int64(s, 6);
+	return ds;
+}
+
+GPtrArray *
+store_daemon_status_get(store *st, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+
+	s = query_dynamic(st, "SELECT account, pid, started, last_poll, waiting, last_error,"
+	    " updated FROM daemon_status ORDER BY account", error);
+	if (s == NULL)
+		return NULL;
+	return collect(st, s, SQLITE_OK, read_daemon_status,
+	    (GDestroyNotify)store_daemon_status_free, error, "read daemon status");
+}
+
+void
+store_daemon_status_free(store_daemon_status *ds)
+{
+	if (ds == NULL)
+		return;
+	g_free(ds->account);
+	g_free(ds->last_error);
+	g_free(ds);
 }
 
 /* ------------------------------------------------------------------ */
