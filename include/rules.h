@@ -82,6 +82,17 @@ char *rules_decision_to_text(const rules_decision *d);
 char *rules_decision_to_json(const rules_decision *d);
 
 /*
+ * Is "type / sub_type / update_type" in the taxonomy?  type is
+ * required; sub_type and update_type may be NULL or "" (not set) and
+ * must otherwise belong to that type.  Names compare exactly.  FALSE
+ * with CG_ERROR_PERM saying what is unknown and listing the choices.
+ */
+gboolean rules_taxonomy_valid(const rules *r, const char *type, const char *sub_type,
+    const char *update_type, GError **error);
+/* Is team defined in the rules?  FALSE with CG_ERROR_PERM listing the teams. */
+gboolean rules_team_valid(const rules *r, const char *team, GError **error);
+
+/*
  * casectl rules check FILE / rules dump FILE / rules test [--json] MSG...:
  * print to stdout (errors as file:line: message to stderr) and return an
  * exit status: 0, 78 (CG_EX_CONFIG) for a bad rules file, 64 for no

@@ -920,3 +920,85 @@ rules_free(rules *r)
 	g_free(r->path);
 	g_free(r);
 }
+
+/* ---------------------------------------------------------------- */
+/* Queries for casectl set-type / assign                             */
+
+static const char *
+plain_name(gconstpointer p)
+{
+	return p;
+}
+
+static const char *
+type_name(gconstpointer p)
+{
+	return ((const rules_type *)p)->name;
+}
+
+static const char *
+team_name(gconstpointer p)
+{
+	return ((const rules_team *)p)->name;
+}
+
+/* "A", "B", "C": the names of items, for an error message. */
+static char *
+name_list(GPtrArray *items, const char *(*name_of)(gconstpointer))
+{
+	GString *out = g_string_new(NULL);
+	guint i;
+
+	for (i = 0; items != NULL && i < items->len; i++)
+		g_string_append_printf(out, "%s\"%s\"", i > 0 ? ", " : "",
+		    name_of(g_ptr_array_index(items, i)));
+	if (out->len == 0)
+		g_string_append(out, "none");
+	return g_string_free(out, FALSE);
+}
+
+gboolean
+rules_taxonomy_valid(const rules *r, const char *type, const char *sub_type,
+    const char *update_type, GError **error)
+{
+	const rules_type *t;
+	g_autofree char *known = NULL;
+	int i;
+
+	if (type == NULL || *type == '\0' || (i = type_index(r, type)) < 0) {
+		known = name_list(r->types, type_name);
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "unknown case type \"%s\" (known: %s)",
+		    type != NULL ? type : "", known);
+		return FALSE;
+	}
+	t = g_ptr_array_index(r->types, i);
+	if (sub_type != NULL && *sub_type != '\0' && str_index(t->sub_types, sub_type) < 0) {
+		known = name_list(t->sub_types, plain_name);
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM,
+		    "unknown sub type \"%s\" of case type \"%s\" (known: %s)", sub_type, t->name,
+		    known);
+		return FALSE;
+	}
+	if (update_type != NULL && *update_type != '\0' &&
+	    str_index(t->update_types, update_type) < 0) {
+		known = name_list(t->update_types, plain_name);
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM,
+		    "unknown update type \"%s\" of case type \"%s\" (known: %s)", update_type,
+		    t->name, known);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+rules_team_valid(const rules *r, const char *team, GError **error)
+{
+	g_autofree char *known = NULL;
+
+	if (team != NULL && *team != '\0' && team_index(r, team) >= 0)
+		return TRUE;
+	known = name_list(r->teams, team_name);
+	g_set_error(error, CG_ERROR, CG_ERROR_PERM, "unknown team \"%s\" (known: %s)",
+	    team != NULL ? team : "", known);
+	return FALSE;
+}
