@@ -130,6 +130,19 @@ gboolean store_commit(store *st, GError **error);
 void store_rollback(store *st);
 
 /*
+ * Group commit (several messages per transaction): store_savepoint
+ * opens a savepoint inside the open transaction (CG_ERROR_PERM when
+ * none is open), store_release keeps its work, store_rollback_to undoes
+ * it and ends it.  SQLite itself rolls back the whole transaction on
+ * some errors (disk full, I/O error): store_rollback_to then fails and
+ * store_in_transaction turns FALSE, which means the group is lost.
+ */
+gboolean store_savepoint(store *st, GError **error);
+gboolean store_release(store *st, GError **error);
+gboolean store_rollback_to(store *st, GError **error);
+gboolean store_in_transaction(store *st);
+
+/*
  * Has this message been stored already?  Looks up, in this order, the
  * source key, the raw digest and (for direction "in") the Message-ID;
  * any may be NULL.  Returns the messages.id found, 0 if none, -1 on
@@ -303,5 +316,60 @@ void store_field_free(store_field *f);
 void store_outbox_free(store_outbox *o);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(store_case, store_case_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(store_outbox, store_outbox_free)
+
+/*
+ * Mail hygiene (issue 5).  The quarantine holds messages casegate will
+ * not turn into cases on its own (spam, blocked senders, ignored by a
+ * rule, unparseable, bounces and auto-replies that match no case): the
+ * raw copy stays in the spool under raw_digest.
+ */
+#define QUARANTINE_HELD		"held"
+#define QUARANTINE_RELEASED	"released"
+#define QUARANTINE_DELETED	"deleted"
+
+typedef struct {
+	gint64	 id;
+	gint64	 created, updated;
+	char	*raw_digest;	/* SPOOL_RAW */
+	char	*source_key;	/* may be NULL */
+	char	*reason;
+	char	*from_addr, *subject, *message_id;	/* may be NULL */
+	gint64	 size;
+	char	*state;		/* QUARANTINE_* */
+} store_quarantine;
+
+/* Add a held entry (raw_digest and reason required); its id, 0 on error. */
+gint64 store_quarantine_add(store *st, const store_quarantine *q, GError **error);
+/* One entry; NULL if missing (no error set) or on error. */
+store_quarantine *store_quarantine_get(store *st, gint64 id, GError **error);
+/* Entries in state (NULL: all), newest first. */
+GPtrArray *store_quarantine_list(store *st, const char *state, GError **error);
+/* Change the state; an unknown id is CG_ERROR_PERM. */
+gboolean store_quarantine_set_state(store *st, gint64 id, const char *state, GError **error);
+/* Id of a held or deleted entry with this source key or raw digest; 0 none, -1 error. */
+gint64 store_quarantine_seen(store *st, const char *source_key, const char *raw_digest,
+    GError **error);
+/* Messages and live quarantine entries that use a raw spool file; -1 on error. */
+gint64 store_digest_refs(store *st, const char *raw_digest, GError **error);
+void store_quarantine_free(store_quarantine *q);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(store_quarantine, store_quarantine_free)
+
+/* Log one automatic mail to rcpt at time at (the daily cap counts these). */
+gboolean store_autoreply_log_add(store *st, const char *rcpt, const char *kind, gint64 case_id,
+    gint64 at, GError **error);
+/* Automatic mails logged for rcpt at or after since; -1 on error. */
+gint64 store_autoreply_count(store *st, const char *rcpt, gint64 since, GError **error);
+
+/* Record a delivery failure reported for addr. */
+gboolean store_bounce_add(store *st, const char *addr, gboolean hard, const char *status,
+    const char *diagnostic, gint64 case_id, gint64 at, GError **error);
+/* Hard bounces for addr at or after since; -1 on error. */
+gint64 store_bounce_count(store *st, const char *addr, gint64 since, GError **error);
+/* Stop automatic mail to addr until the given time (insert or replace). */
+gboolean store_suppress_set(store *st, const char *addr, gint64 until, const char *reason,
+    GError **error);
+/* Until when addr is suppressed (0: it is not, -1: error); *reason_r newly allocated. */
+gint64 store_suppressed_until(store *st, const char *addr, gint64 now, char **reason_r,
+    GError **error);
 
 #endif

@@ -147,10 +147,49 @@ static const char migration_daemon_status[] =
 	"  last_error TEXT,"
 	"  updated INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* Mail hygiene (issue 5): the quarantine, the automatic mail sent per
+ * recipient (daily cap), hard bounces and the addresses they stop. */
+static const char migration_hygiene[] =
+	"CREATE TABLE quarantine ("
+	"  id INTEGER PRIMARY KEY,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  raw_digest TEXT NOT NULL,"
+	"  source_key TEXT,"
+	"  reason TEXT NOT NULL,"
+	"  from_addr TEXT, subject TEXT, message_id TEXT,"
+	"  size INTEGER NOT NULL DEFAULT 0,"
+	"  state TEXT NOT NULL DEFAULT 'held'"
+	"    CHECK (state IN ('held', 'released', 'deleted')));"
+	"CREATE INDEX quarantine_state ON quarantine (state, id);"
+	"CREATE INDEX quarantine_digest ON quarantine (raw_digest);"
+	"CREATE INDEX quarantine_source ON quarantine (source_key);"
+	"CREATE TABLE autoreply_log ("
+	"  id INTEGER PRIMARY KEY,"
+	"  rcpt TEXT NOT NULL COLLATE NOCASE,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  case_id INTEGER REFERENCES cases (id) ON DELETE SET NULL);"
+	"CREATE INDEX autoreply_log_rcpt ON autoreply_log (rcpt, at);"
+	"CREATE TABLE bounces ("
+	"  id INTEGER PRIMARY KEY,"
+	"  addr TEXT NOT NULL COLLATE NOCASE,"
+	"  at INTEGER NOT NULL,"
+	"  hard INTEGER NOT NULL CHECK (hard IN (0, 1)),"
+	"  status TEXT, diagnostic TEXT,"
+	"  case_id INTEGER REFERENCES cases (id) ON DELETE SET NULL);"
+	"CREATE INDEX bounces_addr ON bounces (addr, at);"
+	"CREATE TABLE suppressed ("
+	"  addr TEXT PRIMARY KEY COLLATE NOCASE,"
+	"  until INTEGER NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  created INTEGER NOT NULL) WITHOUT ROWID;";
+
 /* Step i brings the schema from version i to i + 1.  Append only. */
 static const char *const migrations[] = {
 	migration_1,
 	migration_daemon_status,
+	migration_hygiene,
 };
 #define STORE_VERSION	((int)G_N_ELEMENTS(migrations))
 
@@ -954,6 +993,43 @@ store_rollback(store *st)
 	rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE)
 		log_warnx("database %s: rollback: %s", st->path, sqlite3_errmsg(st->db));
+}
+
+/*
+ * Group commit: one savepoint per message inside the caller's
+ * transaction, so one bad message is undone without losing the others.
+ * The name differs from store_case_create's, which nests inside.
+ */
+gboolean
+store_savepoint(store *st, GError **error)
+{
+	if (sqlite3_get_autocommit(st->db)) {
+		arg_error(st, error, "savepoint: no transaction is open");
+		return FALSE;
+	}
+	return exec(st, "SAVEPOINT group_sp", error, "savepoint");
+}
+
+gboolean
+store_release(store *st, GError **error)
+{
+	return exec(st, "RELEASE group_sp", error, "release savepoint");
+}
+
+gboolean
+store_rollback_to(store *st, GError **error)
+{
+	/* ROLLBACK TO keeps the savepoint open; RELEASE ends it. */
+	if (!exec(st, "ROLLBACK TO group_sp", error, "roll back to savepoint") ||
+	    !exec(st, "RELEASE group_sp", error, "release savepoint"))
+		return FALSE;
+	return TRUE;
+}
+
+gboolean
+store_in_transaction(store *st)
+{
+	return st != NULL && !sqlite3_get_autocommit(st->db);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1903,4 +1979,314 @@ store_outbox_free(store_outbox *o)
 	g_free(o->state);
 	g_free(o->last_error);
 	g_free(o);
+}
+
+/* ------------------------------------------------------------------ */
+/* Mail hygiene (issue 5): quarantine, automatic-mail log, bounces,
+ * suppressed addresses.  Their statements are cached by SQL text
+ * (query_dynamic) so this section stays self-contained. */
+
+#define QUAR_COLS	"id, created, updated, raw_digest, source_key, reason, from_addr, " \
+			"subject, message_id, size, state"
+
+static gpointer
+read_quarantine(sqlite3_stmt *s)
+{
+	store_quarantine *q = g_new0(store_quarantine, 1);
+
+	q->id = sqlite3_column_int64(s, 0);
+	q->created = sqlite3_column_int64(s, 1);
+	q->updated = sqlite3_column_int64(s, 2);
+	q->raw_digest = col_text(s, 3);
+	q->source_key = col_text(s, 4);
+	q->reason = col_text(s, 5);
+	q->from_addr = col_text(s, 6);
+	q->subject = col_text(s, 7);
+	q->message_id = col_text(s, 8);
+	q->size = sqlite3_column_int64(s, 9);
+	q->state = col_text(s, 10);
+	return q;
+}
+
+void
+store_quarantine_free(store_quarantine *q)
+{
+	if (q == NULL)
+		return;
+	g_free(q->raw_digest);
+	g_free(q->source_key);
+	g_free(q->reason);
+	g_free(q->from_addr);
+	g_free(q->subject);
+	g_free(q->message_id);
+	g_free(q->state);
+	g_free(q);
+}
+
+gint64
+store_quarantine_add(store *st, const store_quarantine *q, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+	gint64 now = cg_now();
+
+	if (!present(q->raw_digest) || !present(q->reason)) {
+		arg_error(st, error, "quarantine: raw digest and reason are required");
+		return 0;
+	}
+	s = query_dynamic(st, "INSERT INTO quarantine (created, updated, raw_digest, "
+	    "source_key, reason, from_addr, subject, message_id, size, state) VALUES "
+	    "(?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'held')", error);
+	if (s == NULL)
+		return 0;
+	bind_int64(s, 1, now, &rc);
+	bind_text(s, 2, q->raw_digest, &rc);
+	bind_text(s, 3, present(q->source_key) ? q->source_key : NULL, &rc);
+	bind_text(s, 4, q->reason, &rc);
+	bind_text(s, 5, q->from_addr, &rc);
+	bind_text(s, 6, q->subject, &rc);
+	bind_text(s, 7, q->message_id, &rc);
+	bind_int64(s, 8, q->size, &rc);
+	if (!run(st, s, rc, error, "insert quarantine row"))
+		return 0;
+	return sqlite3_last_insert_rowid(st->db);
+}
+
+store_quarantine *
+store_quarantine_get(store *st, gint64 id, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	s = query_dynamic(st, "SELECT " QUAR_COLS " FROM quarantine WHERE id = ?1", error);
+	if (s == NULL)
+		return NULL;
+	bind_int64(s, 1, id, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return read_quarantine(s);
+	if (rc != SQLITE_DONE)
+		db_error(st, rc, error, "load quarantine row");
+	return NULL;
+}
+
+GPtrArray *
+store_quarantine_list(store *st, const char *state, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (state == NULL)
+		s = query_dynamic(st, "SELECT " QUAR_COLS " FROM quarantine ORDER BY id DESC",
+		    error);
+	else
+		s = query_dynamic(st, "SELECT " QUAR_COLS " FROM quarantine WHERE state = ?1"
+		    " ORDER BY id DESC", error);
+	if (s == NULL)
+		return NULL;
+	if (state != NULL)
+		bind_text(s, 1, state, &rc);
+	return collect(st, s, rc, read_quarantine, (GDestroyNotify)store_quarantine_free,
+	    error, "list quarantine");
+}
+
+gboolean
+store_quarantine_set_state(store *st, gint64 id, const char *state, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	s = query_dynamic(st, "UPDATE quarantine SET state = ?2, updated = ?3 WHERE id = ?1",
+	    error);
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, id, &rc);
+	bind_text(s, 2, state, &rc);
+	bind_int64(s, 3, cg_now(), &rc);
+	return run_one(st, s, rc, error, "set quarantine state", "no such quarantine entry");
+}
+
+gint64
+store_quarantine_seen(store *st, const char *source_key, const char *raw_digest,
+    GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(source_key) && !present(raw_digest))
+		return 0;
+	/* A released entry went through ingestion; only held or deleted
+	 * ones make a second copy a duplicate. */
+	s = query_dynamic(st, "SELECT id FROM quarantine WHERE state <> 'released' AND"
+	    " (source_key = ?1 OR raw_digest = ?2) ORDER BY id LIMIT 1", error);
+	if (s == NULL)
+		return -1;
+	bind_text(s, 1, present(source_key) ? source_key : NULL, &rc);
+	bind_text(s, 2, present(raw_digest) ? raw_digest : NULL, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_DONE) {
+		db_error(st, rc, error, "look up quarantine");
+		return -1;
+	}
+	return 0;
+}
+
+gint64
+store_digest_refs(store *st, const char *raw_digest, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	s = query_dynamic(st, "SELECT (SELECT count(*) FROM messages WHERE raw_digest = ?1)"
+	    " + (SELECT count(*) FROM quarantine WHERE raw_digest = ?1 AND"
+	    " state <> 'deleted')", error);
+	if (s == NULL)
+		return -1;
+	bind_text(s, 1, raw_digest, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		db_error(st, rc, error, "count references to a raw message");
+		return -1;
+	}
+	return sqlite3_column_int64(s, 0);
+}
+
+gboolean
+store_autoreply_log_add(store *st, const char *rcpt, const char *kind, gint64 case_id,
+    gint64 at, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(rcpt) || !present(kind)) {
+		arg_error(st, error, "automatic-mail log: recipient and kind are required");
+		return FALSE;
+	}
+	s = query_dynamic(st, "INSERT INTO autoreply_log (rcpt, at, kind, case_id)"
+	    " VALUES (?1, ?2, ?3, ?4)", error);
+	if (s == NULL)
+		return FALSE;
+	bind_text(s, 1, rcpt, &rc);
+	bind_int64(s, 2, at, &rc);
+	bind_text(s, 3, kind, &rc);
+	bind_case(s, 4, case_id, &rc);
+	return run(st, s, rc, error, "insert automatic-mail log row");
+}
+
+/* SELECT count(*) ... with ?1 text and ?2 integer; -1 on error. */
+static gint64
+count_text_since(store *st, const char *sql, const char *key, gint64 since,
+    GError **error, const char *what)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if ((s = query_dynamic(st, sql, error)) == NULL)
+		return -1;
+	bind_text(s, 1, key, &rc);
+	bind_int64(s, 2, since, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		db_error(st, rc, error, "%s", what);
+		return -1;
+	}
+	return sqlite3_column_int64(s, 0);
+}
+
+gint64
+store_autoreply_count(store *st, const char *rcpt, gint64 since, GError **error)
+{
+	return count_text_since(st, "SELECT count(*) FROM autoreply_log WHERE rcpt = ?1"
+	    " AND at >= ?2", rcpt, since, error, "count automatic mail");
+}
+
+gboolean
+store_bounce_add(store *st, const char *addr, gboolean hard, const char *status,
+    const char *diagnostic, gint64 case_id, gint64 at, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(addr)) {
+		arg_error(st, error, "bounce: no address");
+		return FALSE;
+	}
+	s = query_dynamic(st, "INSERT INTO bounces (addr, at, hard, status, diagnostic,"
+	    " case_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
+	if (s == NULL)
+		return FALSE;
+	bind_text(s, 1, addr, &rc);
+	bind_int64(s, 2, at, &rc);
+	bind_int64(s, 3, hard ? 1 : 0, &rc);
+	bind_text(s, 4, status, &rc);
+	bind_text(s, 5, diagnostic, &rc);
+	bind_case(s, 6, case_id, &rc);
+	return run(st, s, rc, error, "insert bounce");
+}
+
+gint64
+store_bounce_count(store *st, const char *addr, gint64 since, GError **error)
+{
+	return count_text_since(st, "SELECT count(*) FROM bounces WHERE addr = ?1"
+	    " AND at >= ?2 AND hard = 1", addr, since, error, "count bounces");
+}
+
+gboolean
+store_suppress_set(store *st, const char *addr, gint64 until, const char *reason,
+    GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (!present(addr) || !present(reason)) {
+		arg_error(st, error, "suppress: address and reason are required");
+		return FALSE;
+	}
+	s = query_dynamic(st, "INSERT INTO suppressed (addr, until, reason, created)"
+	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (addr) DO UPDATE SET"
+	    " until = excluded.until, reason = excluded.reason", error);
+	if (s == NULL)
+		return FALSE;
+	bind_text(s, 1, addr, &rc);
+	bind_int64(s, 2, until, &rc);
+	bind_text(s, 3, reason, &rc);
+	bind_int64(s, 4, cg_now(), &rc);
+	return run(st, s, rc, error, "suppress address");
+}
+
+gint64
+store_suppressed_until(store *st, const char *addr, gint64 now, char **reason_r,
+    GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (reason_r != NULL)
+		*reason_r = NULL;
+	if (!present(addr))
+		return 0;
+	s = query_dynamic(st, "SELECT until, reason FROM suppressed WHERE addr = ?1"
+	    " AND until > ?2", error);
+	if (s == NULL)
+		return -1;
+	bind_text(s, 1, addr, &rc);
+	bind_int64(s, 2, now, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (reason_r != NULL)
+			*reason_r = col_text(s, 1);
+		return sqlite3_column_int64(s, 0);
+	}
+	if (rc != SQLITE_DONE) {
+		db_error(st, rc, error, "look up suppressed address");
+		return -1;
+	}
+	return 0;
 }
