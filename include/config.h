@@ -31,7 +31,9 @@ typedef struct {
 } endpoint;
 
 typedef struct {
-	char	*name;		/* label used in logs: "members" */
+	char	*name;		/* label used in logs and source keys: "members" */
+	char	*address;	/* the gateway address this mailbox serves (rules "recipient") */
+	char	*default_type, *default_sub_type, *default_team;	/* routing when no rule decides; may be NULL */
 	endpoint ep;
 	char	*folder;	/* watched, default INBOX */
 	char	*processed_folder; /* default "Processed" */
@@ -39,6 +41,20 @@ typedef struct {
 	int	 idle_restart;	/* seconds; re-issue IDLE before 29 min */
 	int	 fetch_batch;	/* UIDs per UID FETCH, default 50 */
 } imap_account;
+
+/*
+ * Who counts as staff: a From address in addresses or a domain in
+ * domains (lowercase) and, when require_auth, an Authentication-Results
+ * header added by authserv_id with dkim=pass or spf=pass for that
+ * domain.  require_auth without authserv_id is a config error.
+ */
+typedef struct {
+	GPtrArray *addresses;	/* char *, lowercase; never NULL after load */
+	GPtrArray *domains;	/* char *, lowercase; never NULL after load */
+	char	*authserv_id;	/* NULL: none trusted */
+	gboolean require_auth;	/* default true */
+	gboolean expose_address; /* relays show the staff address in Reply-To; default false */
+} staff_config;
 
 typedef struct config {
 	char	*path;		/* the file that was loaded */
@@ -51,13 +67,21 @@ typedef struct config {
 	char	*case_prefix;	/* "CASE-" */
 	int	 case_digits;	/* 6 -> CASE-000123 */
 
-	imap_account imap;
+	GPtrArray *mailboxes;	/* imap_account *: the "imap" group, or each of "mailboxes" */
 	endpoint smtp;
 
 	char	*database;
 	char	*spool;
 	char	*rules;		/* NULL: no rules file, default routing */
 	char	*templates;	/* directory holding ack.txt etc. */
+
+	/* conversations: casegate.conf(5), "gateway", "staff", "cases" */
+	char	*secret_file;	/* HMAC key for Message-IDs; default: "secret" beside the database */
+	char	*secret;	/* its contents; NULL with CONFIG_SKIP_SECRETS when unreadable */
+	gboolean plus_addressing;	/* members+CASE-000123@ names a case; default false */
+	staff_config staff;
+	int	 reopen_days;	/* a member's reply reopens a resolved case within this; default 14 */
+	GPtrArray *status_words; /* char *, casefolded: subjects that ask for a status list */
 
 	int	 outbox_max_attempts;	/* default 20 */
 	int	 outbox_retry_min;	/* seconds, default 30 */

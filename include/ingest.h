@@ -18,6 +18,7 @@ typedef struct {
 	store		*st;
 	spool		*sp;
 	const rules	*rules;		/* NULL: every case gets the default */
+	const imap_account *mailbox;	/* where the message came from; NULL: none */
 } ingest_ctx;
 
 typedef enum {
@@ -44,6 +45,18 @@ typedef struct {
  * outcome.  Free r's contents with ingest_result_clear.
  */
 gboolean ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, ingest_result *r, GError **error);
+
+/*
+ * Same, for group commit: the caller has opened a transaction
+ * (store_begin) and commits it after several messages; only then may it
+ * ack their sources.  This message's work sits in a savepoint, undone on
+ * failure or when ignored, so a failed message takes nothing else with
+ * it.  After a FALSE return check store_in_transaction(): when SQLite
+ * rolled the whole transaction back (disk full, I/O error) the group's
+ * earlier messages are lost too and none of them may be acked.
+ */
+gboolean ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
     const char *recipient, ingest_result *r, GError **error);
 
 void ingest_result_clear(ingest_result *r);

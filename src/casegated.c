@@ -1,17 +1,30 @@
 /*
- * casegated - the email-to-case gateway gated.
+ * casegated - the email-to-case gateway daemon.
  *
- * One process, one loop: deliver what the outbox holds, fetch what the
- * mailbox holds, ingest each message in its own transaction, move what
- * was committed to the processed folder, then wait in IDLE (or sleep
- * and poll) until new mail, a retry time or a signal.  Nothing in the
- * loop blocks without a timeout; a broken account or relay is retried
- * with backoff and never takes the daemon down.
+ * Threads, each with its own SQLite connection and its own network
+ * session, sharing the (read-only) config and rules:
  *
- * Signals only set flags and write a byte to a self-pipe, which every
- * wait in the loop watches: SIGTERM/SIGINT finish the message in hand
- * and exit 0, SIGHUP reloads config and rules (a bad file keeps the old
- * ones).
+ *   one worker per mailbox  connect, fetch, ingest each message in its
+ *                           own transaction, move what was committed,
+ *                           then wait in IDLE (or sleep and poll)
+ *   the outbox              deliver what is due over one SMTP connection,
+ *                           woken by the workers after each batch
+ *   main                    signals (signalfd), reload, systemd status
+ *                           and watchdog
+ *
+ * So IMAP being down does not stop delivery, SMTP being down does not
+ * stop ingest, and one broken mailbox does not stop another.  Nothing
+ * blocks without a timeout; before each wait a thread announces how
+ * long it may take, and main stops feeding systemd's watchdog when a
+ * thread overruns that (a libetpan hang), so systemd restarts us.
+ *
+ * SIGTERM/SIGINT: each thread finishes the message in hand, then main
+ * exits 0.  SIGHUP: load config and rules; if both are good, stop the
+ * threads, swap, start them again; a bad file keeps the running ones.
+ *
+ * --deliver reads one message on stdin (MTA pipe delivery) and runs it
+ * through the same pipeline: exit 0 once stored, 75 when it could not
+ * be stored and the MTA should retry.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <libetpan/libetpan.h>
@@ -32,6 +46,7 @@
 #include "imap.h"
 #include "ingest.h"
 #include "log.h"
+#include "notify.h"
 #include "outbox.h"
 #include "rules.h"
 #include "spool.h"
@@ -39,92 +54,99 @@
 
 #define RECONNECT_MIN	2	/* seconds */
 #define RECONNECT_MAX	300
+#define TICK_MS		5000	/* main loop: status and watchdog */
 
+typedef struct gated gated;
+
+/* What every thread has: its own database connection and spool handle. */
 typedef struct {
-	char		*conf_path;
-	config		*cfg;
-	rules		*rules;
+	gated		*g;
+	const char	*name;		/* for logs: mailbox name or "outbox" */
+	GThread		*thread;
 	store		*st;
 	spool		*sp;
+	gint64		 deadline;	/* (atomic) when the current step must be over, 0 idle */
+} thread_base;
+
+typedef struct {
+	thread_base	 base;
+	const imap_account *acct;
 	imap_conn	*imap;
 	gint64		 next_connect;	/* when to try IMAP again */
 	int		 backoff;	/* current reconnect delay */
 	gint64		 next_ingest;	/* after a temporary ingest failure */
-} gated;
+} worker;
 
-static volatile sig_atomic_t got_stop, got_reload;
-static volatile int stop_flag;	/* what outbox_deliver_due watches */
-static int wake_pipe[2] = { -1, -1 };
+struct gated {
+	char		*conf_path;
+	config		*cfg;
+	rules		*rules;
+	GPtrArray	*workers;	/* worker * */
+	thread_base	 outbox;
+	int		 stop_pipe[2];	/* readable once stopping: never drained while running */
+	int		 kick_pipe[2];	/* wakes the outbox thread */
+	volatile int	 stop;		/* (atomic) what outbox_deliver_due watches */
+};
 
 static void
-on_signal(int sig)
+pipe_write(int fd)
 {
-	int saved = errno;
 	char c = 0;
 
-	if (sig == SIGHUP)
-		got_reload = 1;
-	else {
-		got_stop = 1;
-		stop_flag = 1;
-	}
-	if (write(wake_pipe[1], &c, 1) == -1) {
-		/* pipe full: a wake-up is already pending */
-	}
-	errno = saved;
+	if (write(fd, &c, 1) == -1 && errno != EAGAIN)
+		log_warn("wake-up pipe");
 }
 
 static void
-setup_signals(void)
-{
-	struct sigaction sa;
-
-	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
-		fatal("pipe");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	/* libetpan and GnuTLS write without MSG_NOSIGNAL */
-	signal(SIGPIPE, SIG_IGN);
-}
-
-static void
-drain_wake_pipe(void)
+pipe_drain(int fd)
 {
 	char buf[64];
 
-	while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 }
 
-/* Sleep up to secs, or until a signal arrives. */
-static void
-wait_wake(int secs)
+static gboolean
+stopping(gated *g)
 {
-	struct pollfd pfd = { wake_pipe[0], POLLIN, 0 };
+	return g_atomic_int_get(&g->stop) != 0;
+}
 
-	if (secs <= 0 || got_stop || got_reload)
-		return;
-	(void)poll(&pfd, 1, secs * 1000);
+/* A thread is about to block for up to secs (plus its network timeout). */
+static void
+expect(thread_base *t, int secs)
+{
+	__atomic_store_n(&t->deadline, cg_now() + secs, __ATOMIC_RELAXED);
+}
+
+/* Sleep up to secs, or until we are stopping or fd (if >= 0) is readable. */
+static void
+sleep_on(gated *g, int fd, int secs)
+{
+	struct pollfd pfd[2] = { { g->stop_pipe[0], POLLIN, 0 }, { fd, POLLIN, 0 } };
+
+	if (secs > 0 && !stopping(g))
+		(void)poll(pfd, fd >= 0 ? 2 : 1, secs * 1000);
 }
 
 /*
  * libetpan waits with select(), which aborts on a descriptor >= 1024,
- * and reads without a timeout where the global network delay applies.
+ * and some of its reads use only the global network delay.
  */
 static void
 setup_limits(const config *cfg)
 {
 	struct rlimit rl;
+	int timeout = cfg->smtp.timeout;
+	guint i;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 1024) {
 		rl.rlim_cur = 1024;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	mailstream_network_delay.tv_sec = MAX(cfg->imap.ep.timeout, cfg->smtp.timeout);
+	for (i = 0; i < cfg->mailboxes->len; i++)
+		timeout = MAX(timeout, ((imap_account *)cfg->mailboxes->pdata[i])->ep.timeout);
+	mailstream_network_delay.tv_sec = timeout;
 	mailstream_network_delay.tv_usec = 0;
 }
 
@@ -137,19 +159,24 @@ print_errors(GPtrArray *errors)
 		fprintf(stderr, "%s\n", (char *)g_ptr_array_index(errors, i));
 }
 
-/* Load config and rules; NULL config and the errors printed on failure. */
+/* Load config and rules; on failure print every error and return FALSE. */
 static gboolean
-load_all(const char *path, config **cfg_r, rules **rules_r)
+load_all(const char *path, config **cfg_r, rules **rules_r, gboolean quiet)
 {
 	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(config) cfg = NULL;
 	g_autoptr(rules) r = NULL;
+	guint i;
 
 	cfg = config_load(path, errors);
 	if (cfg != NULL && cfg->rules != NULL)
 		r = rules_load(cfg->rules, errors);
 	if (errors->len > 0) {
-		print_errors(errors);
+		if (quiet)
+			for (i = 0; i < errors->len; i++)
+				log_err("%s", (char *)g_ptr_array_index(errors, i));
+		else
+			print_errors(errors);
 		return FALSE;
 	}
 	*cfg_r = g_steal_pointer(&cfg);
@@ -157,92 +184,115 @@ load_all(const char *path, config **cfg_r, rules **rules_r)
 	return TRUE;
 }
 
-static void
-drop_imap(gated *d, const char *why)
+static gboolean
+thread_base_open(gated *g, thread_base *t, const char *name, GError **error)
 {
-	if (d->imap == NULL)
+	t->g = g;
+	t->name = name;
+	t->deadline = 0;
+	if ((t->sp = spool_open(g->cfg->spool, error)) == NULL)
+		return FALSE;
+	if ((t->st = store_open(g->cfg->database, error)) == NULL) {
+		g_clear_pointer(&t->sp, spool_close);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+thread_base_close(thread_base *t)
+{
+	g_clear_pointer(&t->st, store_close);
+	g_clear_pointer(&t->sp, spool_close);
+}
+
+/* --- the outbox thread ------------------------------------------------ */
+
+static gpointer
+outbox_main(gpointer data)
+{
+	thread_base *t = data;
+	gated *g = t->g;
+
+	while (!stopping(g)) {
+		g_autoptr(GError) err = NULL;
+		gint64 due, now;
+		int n, secs;
+
+		expect(t, 10 * g->cfg->smtp.timeout + 60);
+		n = outbox_deliver_due(g->cfg, t->st, t->sp, &g->stop, &err);
+		if (n < 0)
+			log_warnx("outbox: %s", err ? err->message : "delivery failed");
+		else if (n > 0)
+			log_info("outbox: %d message%s sent", n, n == 1 ? "" : "s");
+		now = cg_now();
+		due = store_outbox_next_due(t->st, NULL);
+		secs = due > 0 ? (int)CLAMP(due - now, 0, 60) : 60;
+		if (secs == 0)
+			continue;
+		expect(t, secs + 5);
+		sleep_on(g, g->kick_pipe[0], secs);
+		pipe_drain(g->kick_pipe[0]);
+	}
+	__atomic_store_n(&t->deadline, 0, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* --- one worker per mailbox ------------------------------------------- */
+
+static void
+schedule_reconnect(worker *w, gboolean long_wait)
+{
+	w->backoff = w->backoff ? MIN(w->backoff * 2, RECONNECT_MAX) : RECONNECT_MIN;
+	if (long_wait)
+		w->backoff = MAX(w->backoff, 60);
+	/* jitter: several mailboxes on one server do not reconnect in step */
+	w->next_connect = cg_now() + w->backoff / 2 + g_random_int_range(0, w->backoff / 2 + 1);
+}
+
+static void
+drop_imap(worker *w, const char *why)
+{
+	if (w->imap == NULL)
 		return;
-	imap_close(d->imap);
-	d->imap = NULL;
-	d->backoff = d->backoff ? MIN(d->backoff * 2, RECONNECT_MAX) : RECONNECT_MIN;
-	d->next_connect = cg_now() + d->backoff / 2 + g_random_int_range(0, d->backoff / 2 + 1);
+	imap_close(w->imap);
+	w->imap = NULL;
+	schedule_reconnect(w, FALSE);
 	log_warnx("imap %s: connection dropped (%s); reconnecting in %" G_GINT64_FORMAT " s",
-	    d->cfg->imap.name, why, d->next_connect - cg_now());
-}
-
-static void
-reload(gated *d)
-{
-	config *cfg = NULL;
-	rules *r = NULL;
-
-	got_reload = 0;
-	log_info("reloading %s", d->conf_path);
-	if (!load_all(d->conf_path, &cfg, &r)) {
-		log_err("reload failed: the running configuration is kept (errors above)");
-		return;
-	}
-	if (g_strcmp0(cfg->database, d->cfg->database) != 0 ||
-	    g_strcmp0(cfg->spool, d->cfg->spool) != 0)
-		log_warnx("database and spool paths are only read at start; restart to change them");
-	rules_free(d->rules);
-	d->rules = r;
-	config_free(d->cfg);
-	d->cfg = cfg;
-	setup_limits(cfg);
-	if (d->imap != NULL) {
-		imap_close(d->imap);
-		d->imap = NULL;
-	}
-	d->next_connect = 0;
-	d->backoff = 0;
-	log_info("configuration reloaded");
-}
-
-static void
-deliver(gated *d)
-{
-	g_autoptr(GError) err = NULL;
-	int n;
-
-	n = outbox_deliver_due(d->cfg, d->st, d->sp, &stop_flag, &err);
-	if (n < 0)
-		log_warnx("outbox: %s", err ? err->message : "delivery failed");
-	else if (n > 0)
-		log_info("outbox: %d message%s sent", n, n == 1 ? "" : "s");
+	    w->acct->name, why, w->next_connect - cg_now());
 }
 
 static gboolean
-connect_imap(gated *d)
+connect_imap(worker *w)
 {
 	g_autoptr(GError) err = NULL;
-	imap_account *a = &d->cfg->imap;
+	const imap_account *a = w->acct;
 
-	d->imap = imap_open(a, &err);
-	if (d->imap == NULL || !imap_ensure_folder(d->imap, a->processed_folder, &err)) {
-		g_clear_pointer(&d->imap, imap_close);
-		d->backoff = d->backoff ? MIN(d->backoff * 2, RECONNECT_MAX) : RECONNECT_MIN;
-		if (err->code == CG_ERROR_CONFIG)
-			d->backoff = MAX(d->backoff, 60);
-		d->next_connect = cg_now() + d->backoff;
-		log_err("%s; retrying in %d s", err->message, d->backoff);
+	expect(&w->base, 3 * a->ep.timeout + 10);
+	w->imap = imap_open(a, &err);
+	if (w->imap == NULL || !imap_ensure_folder(w->imap, a->processed_folder, &err)) {
+		g_clear_pointer(&w->imap, imap_close);
+		schedule_reconnect(w, err->code == CG_ERROR_CONFIG);
+		log_err("%s; retrying in %" G_GINT64_FORMAT " s", err->message,
+		    w->next_connect - cg_now());
 		return FALSE;
 	}
 	log_info("imap %s: connected to %s:%d as %s (%s)", a->name, a->ep.host, a->ep.port,
-	    a->ep.user, imap_has_idle(d->imap) ? "IDLE" : "polling");
-	d->backoff = 0;
+	    a->ep.user, imap_has_idle(w->imap) ? "IDLE" : "polling");
+	w->backoff = 0;
 	return TRUE;
 }
 
 /* Ingest fetched messages; collect the UIDs that may leave the folder. */
 static gboolean
-ingest_batch(gated *d, GArray *fetched, guint32 uidvalidity, GArray *done)
+ingest_batch(worker *w, GArray *fetched, guint32 uidvalidity, GArray *done)
 {
-	ingest_ctx ctx = { d->cfg, d->st, d->sp, d->rules };
-	imap_account *a = &d->cfg->imap;
+	gated *g = w->base.g;
+	ingest_ctx ctx = { g->cfg, w->base.st, w->base.sp, g->rules, w->acct };
+	const imap_account *a = w->acct;
 	guint i;
 
-	for (i = 0; i < fetched->len && !got_stop; i++) {
+	for (i = 0; i < fetched->len && !stopping(g); i++) {
 		imap_fetched *f = &g_array_index(fetched, imap_fetched, i);
 		g_autoptr(GError) err = NULL;
 		g_autofree char *key = g_strdup_printf("%s/%s/%u/%u", a->name, a->folder,
@@ -250,14 +300,11 @@ ingest_batch(gated *d, GArray *fetched, guint32 uidvalidity, GArray *done)
 		ingest_result r;
 		gint64 t0 = cg_mono_ms();
 
-		if (!ingest_raw(&ctx, f->digest, key, d->cfg->address, &r, &err)) {
+		if (!ingest_raw(&ctx, f->digest, key, a->address, &r, &err)) {
 			log_err("imap %s: uid %u: not stored, left in %s for a retry: %s",
 			    a->name, f->uid, a->folder, err ? err->message : "unknown error");
-			if (err == NULL || err->code == CG_ERROR_TEMP) {
-				d->next_ingest = cg_now() + 30;
-				return FALSE;
-			}
-			continue;
+			w->next_ingest = cg_now() + 30;
+			return FALSE;
 		}
 		log_info("imap %s: uid %u: <%s>: %s %s: %s (%" G_GINT64_FORMAT " ms)", a->name,
 		    f->uid, r.message_id ? r.message_id : "no Message-ID",
@@ -270,31 +317,33 @@ ingest_batch(gated *d, GArray *fetched, guint32 uidvalidity, GArray *done)
 }
 
 /* One pass over the watched folder: fetch, ingest, move, in batches. */
-static gboolean
-process_mailbox(gated *d)
+static void
+process_mailbox(worker *w)
 {
-	imap_account *a = &d->cfg->imap;
+	gated *g = w->base.g;
+	const imap_account *a = w->acct;
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GArray) list = NULL;
 	guint32 uidvalidity, uidnext, old_validity, last_uid = 0;
 	guint i, j;
 
-	if (!imap_select(d->imap, a->folder, &uidvalidity, &uidnext, &err)) {
-		drop_imap(d, err->message);
-		return FALSE;
+	expect(&w->base, 4 * a->ep.timeout + 10);
+	if (!imap_select(w->imap, a->folder, &uidvalidity, &uidnext, &err)) {
+		drop_imap(w, err->message);
+		return;
 	}
-	if (store_mailbox_get(d->st, a->name, a->folder, &old_validity, &last_uid, NULL) &&
+	if (store_mailbox_get(w->base.st, a->name, a->folder, &old_validity, &last_uid, NULL) &&
 	    old_validity != uidvalidity)
 		log_warnx("imap %s: UIDVALIDITY of %s changed (%u -> %u): rescanning; messages "
 		    "stored before are recognised by digest and Message-ID", a->name, a->folder,
 		    old_validity, uidvalidity);
 	/* Everything still in the folder is unprocessed: processed mail is moved. */
-	list = imap_list_from(d->imap, 1, &err);
+	list = imap_list_from(w->imap, 1, &err);
 	if (list == NULL) {
-		drop_imap(d, err->message);
-		return FALSE;
+		drop_imap(w, err->message);
+		return;
 	}
-	for (i = 0; i < list->len && !got_stop; i += a->fetch_batch) {
+	for (i = 0; i < list->len && !stopping(g); i += a->fetch_batch) {
 		guint n = MIN((guint)a->fetch_batch, list->len - i);
 		g_autofree guint32 *uids = g_new(guint32, n);
 		g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(guint32));
@@ -303,93 +352,318 @@ process_mailbox(gated *d)
 
 		for (j = 0; j < n; j++)
 			uids[j] = g_array_index(list, imap_uid, i + j).uid;
-		fetched = imap_fetch(d->imap, d->sp, uids, n, &err);
+		expect(&w->base, 4 * a->ep.timeout + 10 * (int)n + 10);
+		fetched = imap_fetch(w->imap, w->base.sp, uids, n, &err);
 		if (fetched == NULL) {
-			drop_imap(d, err->message);
-			return FALSE;
+			drop_imap(w, err->message);
+			return;
 		}
-		ok = ingest_batch(d, fetched, uidvalidity, done);
+		ok = ingest_batch(w, fetched, uidvalidity, done);
 		imap_fetched_array_free(fetched);
 		if (done->len > 0) {
 			guint32 max = g_array_index(done, guint32, done->len - 1);
 
-			if (!imap_move(d->imap, (guint32 *)done->data, done->len,
+			pipe_write(g->kick_pipe[1]);
+			if (!imap_move(w->imap, (guint32 *)done->data, done->len,
 			    a->processed_folder, &err)) {
-				drop_imap(d, err->message);
-				return FALSE;
+				drop_imap(w, err->message);
+				return;
 			}
-			if (!store_mailbox_set(d->st, a->name, a->folder, uidvalidity,
-			    MAX(max, last_uid), &err)) {
+			last_uid = MAX(max, last_uid);
+			if (!store_mailbox_set(w->base.st, a->name, a->folder, uidvalidity,
+			    last_uid, &err)) {
 				log_warnx("imap %s: %s", a->name, err->message);
 				g_clear_error(&err);
 			}
-			last_uid = MAX(max, last_uid);
 		}
-		deliver(d);
 		if (!ok)
 			break;
+	}
+}
+
+static void
+wait_for_mail(worker *w)
+{
+	gated *g = w->base.g;
+	g_autoptr(GError) err = NULL;
+	gint64 now = cg_now(), next = now + w->acct->idle_restart;
+	imap_wait_result r;
+	int secs;
+
+	if (w->imap == NULL && w->next_connect < next)
+		next = w->next_connect;
+	if (w->next_ingest > now && w->next_ingest < next)
+		next = w->next_ingest;
+	secs = (int)CLAMP(next - now, 1, 28 * 60);
+	expect(&w->base, secs + 2 * w->acct->ep.timeout + 10);
+	if (w->imap == NULL) {
+		sleep_on(g, -1, secs);
+		return;
+	}
+	r = imap_wait(w->imap, secs, g->stop_pipe[0], &err);
+	if (r == IMAP_WAIT_ERROR)
+		drop_imap(w, err ? err->message : "wait failed");
+	else if (r == IMAP_WAIT_NEWMAIL)
+		log_debug("imap %s: new mail", w->acct->name);
+}
+
+static gpointer
+worker_main(gpointer data)
+{
+	worker *w = data;
+	gated *g = w->base.g;
+
+	while (!stopping(g)) {
+		if (w->imap == NULL && cg_now() >= w->next_connect)
+			connect_imap(w);
+		if (w->imap != NULL && cg_now() >= w->next_ingest)
+			process_mailbox(w);
+		if (stopping(g))
+			break;
+		wait_for_mail(w);
+	}
+	g_clear_pointer(&w->imap, imap_close);
+	__atomic_store_n(&w->base.deadline, 0, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* --- starting, stopping, watching ------------------------------------- */
+
+static void
+worker_free(worker *w)
+{
+	thread_base_close(&w->base);
+	g_free(w);
+}
+
+static gboolean
+threads_start(gated *g, GError **error)
+{
+	guint i;
+
+	g_atomic_int_set(&g->stop, 0);
+	pipe_drain(g->stop_pipe[0]);
+	setup_limits(g->cfg);
+	if (!thread_base_open(g, &g->outbox, "outbox", error))
+		return FALSE;
+	g->workers = g_ptr_array_new_with_free_func((GDestroyNotify)worker_free);
+	for (i = 0; i < g->cfg->mailboxes->len; i++) {
+		worker *w = g_new0(worker, 1);
+
+		w->acct = g_ptr_array_index(g->cfg->mailboxes, i);
+		g_ptr_array_add(g->workers, w);
+		if (!thread_base_open(g, &w->base, w->acct->name, error))
+			return FALSE;
+	}
+	g->outbox.thread = g_thread_new("outbox", outbox_main, &g->outbox);
+	for (i = 0; i < g->workers->len; i++) {
+		worker *w = g_ptr_array_index(g->workers, i);
+
+		w->base.thread = g_thread_new(w->acct->name, worker_main, w);
 	}
 	return TRUE;
 }
 
-/* Seconds until the loop has something to do without being woken. */
-static int
-next_wakeup(gated *d)
+static void
+threads_stop(gated *g)
 {
-	gint64 now = cg_now(), next = now + d->cfg->imap.idle_restart, due;
+	guint i;
 
-	due = store_outbox_next_due(d->st, NULL);
-	if (due > 0 && due < next)
-		next = due;
-	if (d->imap == NULL && d->next_connect < next)
-		next = d->next_connect;
-	if (d->next_ingest > now && d->next_ingest < next)
-		next = d->next_ingest;
-	return (int)CLAMP(next - now, 1, 28 * 60);
+	g_atomic_int_set(&g->stop, 1);
+	pipe_write(g->stop_pipe[1]);
+	for (i = 0; g->workers != NULL && i < g->workers->len; i++) {
+		worker *w = g_ptr_array_index(g->workers, i);
+
+		if (w->base.thread != NULL)
+			g_thread_join(w->base.thread);
+	}
+	if (g->outbox.thread != NULL)
+		g_thread_join(g->outbox.thread);
+	g->outbox.thread = NULL;
+	thread_base_close(&g->outbox);
+	g_clear_pointer(&g->workers, g_ptr_array_unref);
+}
+
+/* A thread past its announced deadline is stuck: say so, starve the watchdog. */
+static gboolean
+threads_healthy(gated *g)
+{
+	gint64 now = cg_now();
+	gboolean ok = TRUE;
+	guint i;
+
+	for (i = 0; i <= g->workers->len; i++) {
+		thread_base *t = i < g->workers->len ?
+		    &((worker *)g_ptr_array_index(g->workers, i))->base : &g->outbox;
+		gint64 d = __atomic_load_n(&t->deadline, __ATOMIC_RELAXED);
+
+		if (d != 0 && now > d) {
+			log_err("%s: stuck for %" G_GINT64_FORMAT " s past its deadline",
+			    t->name, now - d);
+			ok = FALSE;
+		}
+	}
+	return ok;
 }
 
 static void
-wait_for_work(gated *d)
+reload(gated *g)
 {
 	g_autoptr(GError) err = NULL;
-	int secs = next_wakeup(d);
-	imap_wait_result w;
+	config *cfg = NULL;
+	rules *r = NULL;
 
-	if (d->imap == NULL) {
-		wait_wake(secs);
+	log_info("reloading %s", g->conf_path);
+	notify_send("RELOADING=1");
+	if (!load_all(g->conf_path, &cfg, &r, TRUE)) {
+		log_err("reload failed: the running configuration is kept (errors above)");
+		notify_send("READY=1\nSTATUS=reload failed, running configuration kept");
 		return;
 	}
-	w = imap_wait(d->imap, secs, wake_pipe[0], &err);
-	if (w == IMAP_WAIT_ERROR)
-		drop_imap(d, err ? err->message : "wait failed");
-	else if (w == IMAP_WAIT_NEWMAIL)
-		log_debug("imap %s: new mail", d->cfg->imap.name);
+	if (g_strcmp0(cfg->database, g->cfg->database) != 0 ||
+	    g_strcmp0(cfg->spool, g->cfg->spool) != 0)
+		log_warnx("database and spool changed: the new paths are used from now on");
+	threads_stop(g);
+	rules_free(g->rules);
+	config_free(g->cfg);
+	g->cfg = cfg;
+	g->rules = r;
+	if (!threads_start(g, &err))
+		fatalx("after reload: %s", err->message);
+	log_info("configuration reloaded");
+	notify_send("READY=1\nSTATUS=configuration reloaded");
 }
 
 static int
-run(gated *d)
+signals_fd(void)
 {
-	while (!got_stop) {
-		if (got_reload)
-			reload(d);
-		deliver(d);
-		if (d->imap == NULL && cg_now() >= d->next_connect)
-			connect_imap(d);
-		if (d->imap != NULL && cg_now() >= d->next_ingest)
-			process_mailbox(d);
-		if (got_stop)
-			break;
-		wait_for_work(d);
-		drain_wake_pipe();
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* blocked before any thread starts, so only main sees them */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd == -1)
+		fatal("signalfd");
+	/* libetpan and GnuTLS write without MSG_NOSIGNAL */
+	signal(SIGPIPE, SIG_IGN);
+	return fd;
+}
+
+static int
+run(gated *g)
+{
+	g_autoptr(GError) err = NULL;
+	gint64 wd = notify_watchdog_ms();
+	int sfd = signals_fd(), tick = wd > 0 ? (int)MIN(wd / 2, TICK_MS) : TICK_MS;
+	struct pollfd pfd = { sfd, POLLIN, 0 };
+
+	if (pipe2(g->stop_pipe, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pipe2(g->kick_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe");
+	if (!threads_start(g, &err)) {
+		log_err("%s", err->message);
+		threads_stop(g);
+		return err->code == CG_ERROR_TEMP ? CG_EX_TEMPFAIL : CG_EX_CONFIG;
 	}
-	log_info("stopping");
+	notify_printf("READY=1\nSTATUS=watching %u mailbox%s", g->cfg->mailboxes->len,
+	    g->cfg->mailboxes->len == 1 ? "" : "es");
+	for (;;) {
+		struct signalfd_siginfo si;
+
+		if (poll(&pfd, 1, tick) > 0 && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				reload(g);
+				continue;
+			}
+			log_info("signal %u: stopping after the messages in hand", si.ssi_signo);
+			break;
+		}
+		if (threads_healthy(g))
+			notify_send("WATCHDOG=1");
+	}
+	notify_send("STOPPING=1");
+	threads_stop(g);
+	close(sfd);
+	log_info("stopped");
 	return CG_EX_OK;
 }
+
+/* --- MTA pipe delivery ------------------------------------------------ */
+
+static const imap_account *
+mailbox_for(const config *cfg, const char *recipient)
+{
+	guint i;
+
+	for (i = 0; recipient != NULL && i < cfg->mailboxes->len; i++) {
+		const imap_account *a = g_ptr_array_index(cfg->mailboxes, i);
+
+		if (a->address != NULL && g_ascii_strcasecmp(a->address, recipient) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* Spool stdin; EX_TEMPFAIL whenever the message is not safely stored. */
+static int
+deliver_stdin(gated *g, const char *recipient)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(spool) sp = NULL;
+	g_autoptr(store) st = NULL;
+	g_autofree char *digest = NULL;
+	ingest_ctx ctx = { g->cfg, NULL, NULL, g->rules, mailbox_for(g->cfg, recipient) };
+	ingest_result r;
+	spool_tmp *t;
+	char buf[65536];
+	ssize_t n;
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((sp = spool_open(g->cfg->spool, &err)) == NULL ||
+	    (st = store_open(g->cfg->database, &err)) == NULL ||
+	    (t = spool_tmp_new(sp, &err)) == NULL) {
+		log_err("deliver: %s", err->message);
+		return CG_EX_TEMPFAIL;
+	}
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || !spool_tmp_write(t, buf, (size_t)n, &err)) {
+			log_err("deliver: reading the message: %s",
+			    err ? err->message : g_strerror(errno));
+			spool_tmp_abort(t);
+			return CG_EX_TEMPFAIL;
+		}
+	}
+	if ((digest = spool_tmp_commit(t, SPOOL_RAW, &err)) == NULL) {
+		log_err("deliver: %s", err->message);
+		return CG_EX_TEMPFAIL;
+	}
+	ctx.st = st;
+	ctx.sp = sp;
+	if (!ingest_raw(&ctx, digest, NULL, recipient ? recipient : g->cfg->address, &r, &err)) {
+		log_err("deliver: not stored (the MTA will retry): %s", err->message);
+		return CG_EX_TEMPFAIL;
+	}
+	log_info("deliver: <%s>: %s %s: %s", r.message_id ? r.message_id : "no Message-ID",
+	    r.public_id ? r.public_id : "-", ingest_outcome_name(r.outcome),
+	    r.decision ? r.decision : "");
+	ingest_result_clear(&r);
+	return CG_EX_OK;
+}
+
+/* --- main ------------------------------------------------------------- */
 
 static void G_GNUC_NORETURN
 usage(void)
 {
-	fprintf(stderr, "usage: casegated [-dnv] [-f config]\n");
+	fprintf(stderr, "usage: casegated [-dnv] [-f config]\n"
+	    "       casegated [-v] [-f config] --deliver [--recipient address] < message\n");
 	exit(CG_EX_USAGE);
 }
 
@@ -406,13 +680,19 @@ pick_log_target(gboolean debug)
 int
 main(int argc, char **argv)
 {
-	const char *conf = "/etc/casegate/casegate.conf";
-	gboolean check = FALSE, debug = FALSE;
-	gated d = { 0 };
-	g_autoptr(GError) err = NULL;
+	static const struct option opts[] = {
+		{ "deliver", no_argument, NULL, 'D' },
+		{ "recipient", required_argument, NULL, 'r' },
+		{ "check-config", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf = "/etc/casegate/casegate.conf", *recipient = NULL;
+	gboolean check = FALSE, debug = FALSE, deliver = FALSE;
+	gated g = { .stop_pipe = { -1, -1 }, .kick_pipe = { -1, -1 } };
 	int ch, verbose = 0, rc;
 
-	while ((ch = getopt(argc, argv, "df:nvh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "df:nvh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = TRUE;
@@ -426,47 +706,49 @@ main(int argc, char **argv)
 		case 'v':
 			verbose++;
 			break;
+		case 'D':
+			deliver = TRUE;
+			break;
+		case 'r':
+			recipient = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (recipient != NULL && !deliver) || (check && deliver))
 		usage();
-	log_init("casegated", check ? LOG_TO_STDERR : pick_log_target(debug), verbose);
+	if (recipient != NULL && !cg_address_valid(recipient)) {
+		fprintf(stderr, "casegated: --recipient \"%s\" is not a valid address\n", recipient);
+		return CG_EX_USAGE;
+	}
+	log_init("casegated", check ? LOG_TO_STDERR : deliver ? (debug ? LOG_TO_STDERR :
+	    LOG_TO_SYSLOG) : pick_log_target(debug), verbose);
 	log_capture_glib();
 	cg_mime_init();
 
-	if (!load_all(conf, &d.cfg, &d.rules))
-		return CG_EX_CONFIG;
+	if (!load_all(conf, &g.cfg, &g.rules, FALSE))
+		return deliver ? CG_EX_TEMPFAIL : CG_EX_CONFIG;
 	if (check) {
-		if (verbose > 0 && d.rules != NULL) {
-			g_autofree char *dump = rules_dump(d.rules);
+		if (verbose > 0 && g.rules != NULL) {
+			g_autofree char *dump = rules_dump(g.rules);
 
 			fputs(dump, stdout);
 		}
 		printf("configuration OK\n");
-		rules_free(d.rules);
-		config_free(d.cfg);
-		g_mime_shutdown();
-		return CG_EX_OK;
+		rc = CG_EX_OK;
+	} else if (deliver)
+		rc = deliver_stdin(&g, recipient);
+	else {
+		g.conf_path = g_strdup(conf);
+		log_info("started: %s, %u mailbox%s, database %s, spool %s", conf,
+		    g.cfg->mailboxes->len, g.cfg->mailboxes->len == 1 ? "" : "es",
+		    g.cfg->database, g.cfg->spool);
+		rc = run(&g);
 	}
-	d.conf_path = g_strdup(conf);
-	setup_signals();
-	setup_limits(d.cfg);
-	if ((d.sp = spool_open(d.cfg->spool, &err)) == NULL ||
-	    (d.st = store_open(d.cfg->database, &err)) == NULL) {
-		log_err("%s", err->message);
-		return err->code == CG_ERROR_TEMP ? CG_EX_TEMPFAIL : CG_EX_CONFIG;
-	}
-	log_info("started: %s, database %s, spool %s", conf, d.cfg->database, d.cfg->spool);
-	rc = run(&d);
-
-	imap_close(d.imap);
-	store_close(d.st);
-	spool_close(d.sp);
-	rules_free(d.rules);
-	config_free(d.cfg);
-	g_free(d.conf_path);
+	rules_free(g.rules);
+	config_free(g.cfg);
+	g_free(g.conf_path);
 	g_mime_shutdown();
 	return rc;
 }

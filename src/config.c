@@ -22,7 +22,7 @@
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_destroy)
 
-typedef enum { K_STR, K_INT, K_BOOL, K_GROUP } key_kind;
+typedef enum { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST } key_kind;
 
 typedef struct {
 	const char *name;
@@ -32,7 +32,8 @@ typedef struct {
 
 static const key_spec root_keys[] = {
 	{ "gateway", K_GROUP, TRUE },
-	{ "imap", K_GROUP, TRUE },
+	{ "imap", K_GROUP, FALSE },	/* one mailbox ... */
+	{ "mailboxes", K_LIST, FALSE },	/* ... or several */
 	{ "smtp", K_GROUP, TRUE },
 	{ "database", K_STR, TRUE },
 	{ "spool", K_STR, TRUE },
@@ -64,11 +65,20 @@ static const key_spec gateway_keys[] = {
 static const key_spec imap_keys[] = {
 	ENDPOINT_KEYS,
 	{ "name", K_STR, FALSE },
+	{ "address", K_STR, FALSE },
+	{ "default", K_GROUP, FALSE },
 	{ "folder", K_STR, FALSE },
 	{ "processed_folder", K_STR, FALSE },
 	{ "poll_interval", K_INT, FALSE },
 	{ "idle_restart", K_INT, FALSE },
 	{ "fetch_batch", K_INT, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+static const key_spec route_keys[] = {
+	{ "type", K_STR, FALSE },
+	{ "sub_type", K_STR, FALSE },
+	{ "team", K_STR, FALSE },
 	{ NULL, 0, FALSE },
 };
 
@@ -122,6 +132,8 @@ kind_name(key_kind k)
 		return "an integer";
 	case K_BOOL:
 		return "true or false";
+	case K_LIST:
+		return "a list ( { ... }, { ... } )";
 	default:
 		return "a group { ... }";
 	}
@@ -139,6 +151,8 @@ kind_matches(key_kind k, const config_setting_t *s)
 		return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
 	case K_BOOL:
 		return t == CONFIG_TYPE_BOOL;
+	case K_LIST:
+		return t == CONFIG_TYPE_LIST;
 	default:
 		return t == CONFIG_TYPE_GROUP;
 	}
@@ -291,30 +305,141 @@ load_endpoint(loader *ld, config *cfg, const config_setting_t *g, const char *wh
 }
 
 static void
-load_imap(loader *ld, config *cfg, const config_setting_t *g)
+wipe_free(char *secret)
 {
-	imap_account *a = &cfg->imap;
+	if (secret != NULL) {
+		memset(secret, 0, strlen(secret));
+		g_free(secret);
+	}
+}
+
+static void
+endpoint_clear(endpoint *ep)
+{
+	g_free(ep->host);
+	g_free(ep->ca_file);
+	g_free(ep->user);
+	g_free(ep->password_file);
+	wipe_free(ep->password);
+}
+
+static void
+imap_account_free(imap_account *a)
+{
+	if (a == NULL)
+		return;
+	g_free(a->name);
+	g_free(a->address);
+	g_free(a->default_type);
+	g_free(a->default_sub_type);
+	g_free(a->default_team);
+	endpoint_clear(&a->ep);
+	g_free(a->folder);
+	g_free(a->processed_folder);
+	g_free(a);
+}
+
+static void
+load_route(loader *ld, imap_account *a, const config_setting_t *g, const char *where)
+{
+	g_autofree char *w = g_strdup_printf("%s.default", where);
+
+	if (g == NULL)
+		return;
+	check_group(ld, g, w, route_keys);
+	a->default_type = g_strdup(get_str(g, "type"));
+	a->default_sub_type = g_strdup(get_str(g, "sub_type"));
+	a->default_team = g_strdup(get_str(g, "team"));
+	if (a->default_sub_type != NULL && a->default_type == NULL)
+		load_error(ld, g, "\"%s.sub_type\" needs \"%s.type\"", w, w);
+}
+
+/* One mailbox from the group g, reported as where ("imap", "mailboxes.[1]"). */
+static imap_account *
+load_mailbox(loader *ld, config *cfg, const config_setting_t *g, const char *where,
+    const char *def_name)
+{
+	imap_account *a = g_new0(imap_account, 1);
 	const char *f;
 
-	load_endpoint(ld, cfg, g, "imap", &a->ep, TRUE);
-	a->name = g_strdup(get_str(g, "name") ? get_str(g, "name") : "imap");
+	check_group(ld, g, where, imap_keys);
+	load_endpoint(ld, cfg, g, where, &a->ep, TRUE);
+	a->name = g_strdup(get_str(g, "name") ? get_str(g, "name") : def_name);
+	if (!cg_protocol_safe(a->name, 64))
+		load_error(ld, config_setting_get_member(g, "name"),
+		    "\"%s.name\" must be a short label without spaces", where);
+	f = get_str(g, "address");
+	a->address = g_strdup(f ? f : cfg->address);
+	if (f != NULL && !cg_address_valid(f))
+		load_error(ld, config_setting_get_member(g, "address"),
+		    "\"%s.address\" \"%s\" is not a valid mail address", where, f);
 	f = get_str(g, "folder");
 	a->folder = g_strdup(f ? f : "INBOX");
 	f = get_str(g, "processed_folder");
 	a->processed_folder = g_strdup(f ? f : "Processed");
 	if (!cg_protocol_safe(a->folder, 200) || !g_utf8_validate(a->folder, -1, NULL))
 		load_error(ld, config_setting_get_member(g, "folder"),
-		    "\"imap.folder\" must be a folder name without spaces or control characters");
+		    "\"%s.folder\" must be a folder name without spaces or control characters",
+		    where);
 	if (!cg_protocol_safe(a->processed_folder, 200) ||
 	    !g_utf8_validate(a->processed_folder, -1, NULL))
 		load_error(ld, config_setting_get_member(g, "processed_folder"),
-		    "\"imap.processed_folder\" must be a folder name without spaces or control characters");
+		    "\"%s.processed_folder\" must be a folder name without spaces or control characters",
+		    where);
 	else if (strcmp(a->folder, a->processed_folder) == 0)
 		load_error(ld, config_setting_get_member(g, "processed_folder"),
-		    "\"imap.processed_folder\" must differ from \"imap.folder\"");
-	a->poll_interval = get_int(ld, g, "imap", "poll_interval", 60, 1, 3600);
-	a->idle_restart = get_int(ld, g, "imap", "idle_restart", 25 * 60, 10, 28 * 60);
-	a->fetch_batch = get_int(ld, g, "imap", "fetch_batch", 50, 1, 1000);
+		    "\"%s.processed_folder\" must differ from \"%s.folder\"", where, where);
+	a->poll_interval = get_int(ld, g, where, "poll_interval", 60, 1, 3600);
+	a->idle_restart = get_int(ld, g, where, "idle_restart", 25 * 60, 10, 28 * 60);
+	a->fetch_batch = get_int(ld, g, where, "fetch_batch", 50, 1, 1000);
+	load_route(ld, a, config_setting_get_member(g, "default"), where);
+	return a;
+}
+
+/* "imap = { ... }" for one mailbox, or "mailboxes = ( { ... }, ... )". */
+static void
+load_mailboxes(loader *ld, config *cfg, const config_setting_t *root)
+{
+	const config_setting_t *one = config_setting_get_member(root, "imap");
+	const config_setting_t *list = config_setting_get_member(root, "mailboxes");
+	guint i, j;
+
+	cfg->mailboxes = g_ptr_array_new_with_free_func((GDestroyNotify)imap_account_free);
+	if (one != NULL && list != NULL) {
+		load_error(ld, list, "set either \"imap\" (one mailbox) or \"mailboxes\", not both");
+		return;
+	}
+	if (one == NULL && list == NULL) {
+		load_error(ld, root, "missing required setting \"imap\" (or \"mailboxes\")");
+		return;
+	}
+	if (one != NULL) {
+		if (config_setting_is_group(one))
+			g_ptr_array_add(cfg->mailboxes, load_mailbox(ld, cfg, one, "imap", "imap"));
+		return;
+	}
+	if (!config_setting_is_list(list))
+		return;
+	if (config_setting_length(list) == 0)
+		load_error(ld, list, "\"mailboxes\" is empty");
+	for (i = 0; i < (guint)config_setting_length(list); i++) {
+		const config_setting_t *g = config_setting_get_elem(list, i);
+		g_autofree char *where = g_strdup_printf("mailboxes.[%u]", i);
+		g_autofree char *def = g_strdup_printf("mailbox%u", i + 1);
+
+		if (!config_setting_is_group(g)) {
+			load_error(ld, g, "each of \"mailboxes\" must be a group { ... }");
+			continue;
+		}
+		g_ptr_array_add(cfg->mailboxes, load_mailbox(ld, cfg, g, where, def));
+	}
+	for (i = 0; i < cfg->mailboxes->len; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(((imap_account *)cfg->mailboxes->pdata[i])->name,
+			    ((imap_account *)cfg->mailboxes->pdata[j])->name) == 0)
+				load_error(ld, config_setting_get_elem(list, i),
+				    "two mailboxes are named \"%s\"; names must differ",
+				    ((imap_account *)cfg->mailboxes->pdata[i])->name);
 }
 
 static void
@@ -440,11 +565,7 @@ config_load_flags(const char *path, int flags, GPtrArray *errors)
 		check_group(&ld, g, "gateway", gateway_keys);
 		load_gateway(&ld, cfg, g);
 	}
-	if ((g = config_setting_get_member(root, "imap")) != NULL &&
-	    config_setting_is_group(g)) {
-		check_group(&ld, g, "imap", imap_keys);
-		load_imap(&ld, cfg, g);
-	}
+	load_mailboxes(&ld, cfg, root);
 	if ((g = config_setting_get_member(root, "smtp")) != NULL &&
 	    config_setting_is_group(g)) {
 		check_group(&ld, g, "smtp", smtp_keys);
@@ -463,25 +584,6 @@ config_load_flags(const char *path, int flags, GPtrArray *errors)
 	return g_steal_pointer(&cfg);
 }
 
-static void
-wipe_free(char *secret)
-{
-	if (secret != NULL) {
-		memset(secret, 0, strlen(secret));
-		g_free(secret);
-	}
-}
-
-static void
-endpoint_clear(endpoint *ep)
-{
-	g_free(ep->host);
-	g_free(ep->ca_file);
-	g_free(ep->user);
-	g_free(ep->password_file);
-	wipe_free(ep->password);
-}
-
 void
 config_free(config *cfg)
 {
@@ -493,10 +595,8 @@ config_free(config *cfg)
 	g_free(cfg->name);
 	g_free(cfg->domain);
 	g_free(cfg->case_prefix);
-	endpoint_clear(&cfg->imap.ep);
-	g_free(cfg->imap.name);
-	g_free(cfg->imap.folder);
-	g_free(cfg->imap.processed_folder);
+	if (cfg->mailboxes != NULL)
+		g_ptr_array_free(cfg->mailboxes, TRUE);
 	endpoint_clear(&cfg->smtp);
 	g_free(cfg->database);
 	g_free(cfg->spool);

@@ -178,6 +178,26 @@ store_fields(ingest_ctx *ctx, gint64 case_id, const rules_decision *d, GError **
 	return TRUE;
 }
 
+/*
+ * A mailbox may route what no rule claims: mail to royalties@ that
+ * matches nothing is still a royalties case.
+ */
+static void
+apply_mailbox_route(ingest_ctx *ctx, const rules_decision *d, store_case *nc)
+{
+	const imap_account *mb = ctx->mailbox;
+
+	if (mb == NULL || (d != NULL && g_strcmp0(d->rule, "default") != 0))
+		return;
+	if (mb->default_type != NULL) {
+		nc->type = mb->default_type;
+		nc->sub_type = mb->default_sub_type;
+		nc->update_type = NULL;
+	}
+	if (mb->default_team != NULL)
+		nc->team = mb->default_team;
+}
+
 static gboolean
 new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char *source_key,
     const char *recipient, ingest_result *r, GError **error)
@@ -211,6 +231,7 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 		nc.team = d->team;
 		nc.priority = d->priority;
 	}
+	apply_mailbox_route(ctx, d, &nc);
 	nc.needs_info = missing->len > 0;
 	id = store_case_create(ctx->st, &nc, ctx->cfg->case_prefix, ctx->cfg->case_digits, error);
 	if (id == 0)
@@ -328,9 +349,24 @@ duplicate(ingest_ctx *ctx, gint64 case_id, const char *why, ingest_result *r,
 	return error == NULL || *error == NULL;
 }
 
-gboolean
-ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
-    const char *recipient, ingest_result *r, GError **error)
+/* Undo one message's work: its savepoint in a group, else the transaction. */
+static gboolean
+undo(ingest_ctx *ctx, gboolean in_txn, GError **error)
+{
+	if (!in_txn) {
+		store_rollback(ctx->st);
+		return TRUE;
+	}
+	return store_rollback_to(ctx->st, error);
+}
+
+/*
+ * in_txn: the caller holds a transaction (group commit); this message
+ * gets a savepoint, released on success, rolled back otherwise.
+ */
+static gboolean
+ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, gboolean in_txn, ingest_result *r, GError **error)
 {
 	g_autofree char *path = spool_path(ctx->sp, SPOOL_RAW, raw_digest);
 	g_autoptr(GError) perr = NULL;
@@ -370,7 +406,7 @@ ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 			return duplicate(ctx, case_id, "Message-ID", r, error);
 	}
 
-	if (!store_begin(ctx->st, error))
+	if (!(in_txn ? store_savepoint(ctx->st, error) : store_begin(ctx->st, error)))
 		return FALSE;
 	id = find_case(ctx, m, &via, error);
 	if (id < 0)
@@ -380,13 +416,29 @@ ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 	else
 		ok = new_case(ctx, m, raw_digest, source_key, recipient, r, error);
 	if (ok && r->outcome == INGEST_IGNORED) {
-		store_rollback(ctx->st);
-		return TRUE;
+		if (undo(ctx, in_txn, error))
+			return TRUE;
+		ingest_result_clear(r);
+		return FALSE;
 	}
-	if (!ok || !store_commit(ctx->st, error)) {
-		store_rollback(ctx->st);
+	if (!ok || !(in_txn ? store_release(ctx->st, error) : store_commit(ctx->st, error))) {
+		undo(ctx, in_txn, NULL);
 		ingest_result_clear(r);
 		return FALSE;
 	}
 	return TRUE;
+}
+
+gboolean
+ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, ingest_result *r, GError **error)
+{
+	return ingest_one(ctx, raw_digest, source_key, recipient, FALSE, r, error);
+}
+
+gboolean
+ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, ingest_result *r, GError **error)
+{
+	return ingest_one(ctx, raw_digest, source_key, recipient, TRUE, r, error);
 }

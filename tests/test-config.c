@@ -43,13 +43,46 @@ test_good(void)
 	g_assert_nonnull(cfg);
 	g_assert_cmpstr(cfg->address, ==, "members@example.org");
 	g_assert_cmpstr(cfg->domain, ==, "example.org");	/* from the address */
-	g_assert_cmpstr(cfg->imap.ep.password, ==, "s3cret");
-	g_assert_cmpstr(cfg->imap.folder, ==, "INBOX");
-	g_assert_cmpstr(cfg->imap.processed_folder, ==, "Processed");
-	g_assert_cmpint(cfg->imap.poll_interval, ==, 60);
+	imap_account *a = g_ptr_array_index(cfg->mailboxes, 0);
+
+	g_assert_cmpuint(cfg->mailboxes->len, ==, 1);
+	g_assert_cmpstr(a->ep.password, ==, "s3cret");
+	g_assert_cmpstr(a->folder, ==, "INBOX");
+	g_assert_cmpstr(a->processed_folder, ==, "Processed");
+	g_assert_cmpint(a->poll_interval, ==, 60);
+	g_assert_cmpstr(a->address, ==, "members@example.org");	/* the gateway's */
 	g_assert_cmpint(cfg->smtp.tls, ==, TLS_NONE);
 	g_assert_true(g_str_has_prefix(cfg->database, dir));	/* relative to the file */
 	g_assert_cmpint(cfg->case_digits, ==, 6);
+}
+
+static void
+test_mailboxes(void)
+{
+	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *path = write_file("two.conf",
+	    "gateway = { address = \"members@example.org\"; };\n"
+	    "mailboxes = (\n"
+	    "  { name = \"members\"; host = \"localhost\"; user = \"m\"; password_file = \"pw\"; },\n"
+	    "  { name = \"royalties\"; address = \"royalties@example.org\"; host = \"localhost\";\n"
+	    "    user = \"r\"; password_file = \"pw\"; folder = \"Cases\";\n"
+	    "    default = { type = \"Royalties\"; team = \"distribution\"; }; }\n"
+	    ");\n" GOOD_REST, 0644);
+	g_autoptr(config) cfg = config_load(path, errors);
+	imap_account *r;
+
+	if (errors->len)
+		g_printerr("%s\n", (char *)g_ptr_array_index(errors, 0));
+	g_assert_nonnull(cfg);
+	g_assert_cmpuint(cfg->mailboxes->len, ==, 2);
+	r = g_ptr_array_index(cfg->mailboxes, 1);
+	g_assert_cmpstr(r->name, ==, "royalties");
+	g_assert_cmpstr(r->address, ==, "royalties@example.org");
+	g_assert_cmpstr(r->folder, ==, "Cases");
+	g_assert_cmpstr(r->default_type, ==, "Royalties");
+	g_assert_cmpstr(r->default_team, ==, "distribution");
+	g_assert_cmpstr(((imap_account *)g_ptr_array_index(cfg->mailboxes, 0))->address, ==,
+	    "members@example.org");
 }
 
 static void
@@ -66,7 +99,13 @@ test_errors(void)
 		  GOOD_REST,
 		  ":2: \"imap.port\" must be an integer" },
 		{ "gateway = { address = \"m@example.org\"; };\n" GOOD_REST,
-		  ":1: missing required setting \"imap\"" },
+		  ":1: missing required setting \"imap\" (or \"mailboxes\")" },
+		{ "gateway = { address = \"m@example.org\"; };\n"
+		  "mailboxes = ( { name = \"a\"; host = \"h\"; user = \"u\"; password_file = \"pw\"; },\n"
+		  "  { name = \"a\"; host = \"h\"; user = \"u\"; password_file = \"pw\";\n"
+		  "    default = { tema = \"x\"; }; } );\n" GOOD_REST,
+		  ":4: unknown setting \"mailboxes.[1].default.tema\"|"
+		  ":3: two mailboxes are named \"a\"; names must differ" },
 		{ "gateway = { address = \"not an address\"; };\n" GOOD_IMAP GOOD_REST,
 		  ":1: \"gateway.address\" \"not an address\" is not a valid mail address" },
 		{ "gateway = { address = \"m@example.org\"; };\n"
@@ -179,6 +218,7 @@ main(int argc, char **argv)
 	loose = write_file("loose", "s3cret\n", 0644);
 	g_test_add_func("/config/good", test_good);
 	g_test_add_func("/config/errors", test_errors);
+	g_test_add_func("/config/mailboxes", test_mailboxes);
 	g_test_add_func("/config/missing-file", test_missing_file);
 	g_test_add_func("/config/secret", test_secret);
 	rc = g_test_run();
