@@ -9,9 +9,18 @@
 
 /*
  * A new Message-ID for mail about a case, without <>:
- * "CASE-000123.<32 hex random>@domain".  Newly allocated.
+ * "CASE-000123.<16 hex nonce><16 hex HMAC>@domain", signed with
+ * cfg->secret (all 32 hex digits random when there is no secret).
+ * Newly allocated.
  */
 char *thread_message_id(const config *cfg, const char *public_id);
+
+/*
+ * The case number of a Message-ID (without <>) that casegate issued and
+ * signed with cfg->secret for this domain, or 0 when it is not one (no
+ * secret, another shape, a wrong MAC).
+ */
+gint64 thread_message_id_case(const config *cfg, const char *message_id);
 
 /*
  * The case number named by a "[CASE-000123]" token in subject (this

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,7 +23,7 @@
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_destroy)
 
-typedef enum { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST } key_kind;
+typedef enum { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST, K_STRINGS } key_kind;
 
 typedef struct {
 	const char *name;
@@ -40,6 +41,8 @@ static const key_spec root_keys[] = {
 	{ "rules", K_STR, FALSE },
 	{ "templates", K_STR, TRUE },
 	{ "outbox", K_GROUP, FALSE },
+	{ "staff", K_GROUP, FALSE },
+	{ "cases", K_GROUP, FALSE },
 	{ NULL, 0, FALSE },
 };
 
@@ -49,6 +52,8 @@ static const key_spec gateway_keys[] = {
 	{ "domain", K_STR, FALSE },
 	{ "case_prefix", K_STR, FALSE },
 	{ "case_digits", K_INT, FALSE },
+	{ "secret_file", K_STR, FALSE },
+	{ "plus_addressing", K_BOOL, FALSE },
 	{ NULL, 0, FALSE },
 };
 
@@ -134,6 +139,8 @@ kind_name(key_kind k)
 		return "true or false";
 	case K_LIST:
 		return "a list ( { ... }, { ... } )";
+	case K_STRINGS:
+		return "a list of strings [ \"...\", \"...\" ]";
 	default:
 		return "a group { ... }";
 	}
@@ -153,6 +160,8 @@ kind_matches(key_kind k, const config_setting_t *s)
 		return t == CONFIG_TYPE_BOOL;
 	case K_LIST:
 		return t == CONFIG_TYPE_LIST;
+	case K_STRINGS:
+		return t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
 	default:
 		return t == CONFIG_TYPE_GROUP;
 	}
@@ -504,6 +513,203 @@ load_outbox(loader *ld, config *cfg, const config_setting_t *g)
 		load_error(ld, g, "\"outbox.retry_max\" must not be below \"outbox.retry_min\"");
 }
 
+/* ---- conversations: secret, staff, cases (casegate.conf(5)) ---- */
+
+static const key_spec staff_keys[] = {
+	{ "addresses", K_STRINGS, FALSE },
+	{ "domains", K_STRINGS, FALSE },
+	{ "authserv_id", K_STR, FALSE },
+	{ "require_auth", K_BOOL, FALSE },
+	{ "expose_address", K_BOOL, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+static const key_spec cases_keys[] = {
+	{ "reopen_days", K_INT, FALSE },
+	{ "status_words", K_STRINGS, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+/* English and French: what a member may write as the whole subject. */
+static const char *const default_status_words[] = {
+	"status", "statut", "état", "etat", "état de mes dossiers", "my cases", "mes dossiers",
+	NULL,
+};
+
+/* The string elements of list or array g, lowercased (casefolded with fold). */
+static GPtrArray *
+get_strings(loader *ld, const config_setting_t *g, const char *where, const char *name,
+    gboolean fold)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+	config_setting_t *s;
+	int i, n;
+
+	if (g == NULL || (s = config_setting_get_member(g, name)) == NULL ||
+	    !kind_matches(K_STRINGS, s))
+		return out;
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, i);
+		const char *v = config_setting_get_string(e);
+
+		if (v == NULL || *v == '\0' || !g_utf8_validate(v, -1, NULL)) {
+			load_error(ld, e, "\"%s.%s\" element %d must be a non-empty string",
+			    where, name, i + 1);
+			continue;
+		}
+		g_ptr_array_add(out, fold ? g_utf8_casefold(v, -1) : g_ascii_strdown(v, -1));
+	}
+	return out;
+}
+
+static void
+load_staff(loader *ld, config *cfg, const config_setting_t *g)
+{
+	staff_config *sc = &cfg->staff;
+	const char *v;
+	guint i;
+
+	if (g != NULL)
+		check_group(ld, g, "staff", staff_keys);
+	sc->addresses = get_strings(ld, g, "staff", "addresses", FALSE);
+	sc->domains = get_strings(ld, g, "staff", "domains", FALSE);
+	for (i = 0; i < sc->addresses->len; i++)
+		if (!cg_address_valid(g_ptr_array_index(sc->addresses, i)))
+			load_error(ld, config_setting_get_member(g, "addresses"),
+			    "\"staff.addresses\": \"%s\" is not a valid mail address",
+			    (char *)g_ptr_array_index(sc->addresses, i));
+	for (i = 0; i < sc->domains->len; i++) {
+		const char *d = g_ptr_array_index(sc->domains, i);
+
+		if (!cg_protocol_safe(d, 253) || strchr(d, '@') != NULL || *d == '.')
+			load_error(ld, config_setting_get_member(g, "domains"),
+			    "\"staff.domains\": \"%s\" is not a domain name", d);
+	}
+	v = get_str(g, "authserv_id");
+	sc->authserv_id = v != NULL && *v != '\0' ? g_strdup(v) : NULL;
+	if (sc->authserv_id != NULL && !cg_protocol_safe(sc->authserv_id, 253))
+		load_error(ld, config_setting_get_member(g, "authserv_id"),
+		    "\"staff.authserv_id\" must be a host name without spaces");
+	sc->require_auth = get_bool(g, "require_auth", TRUE);
+	sc->expose_address = get_bool(g, "expose_address", FALSE);
+	if (sc->require_auth && sc->authserv_id == NULL &&
+	    (sc->addresses->len > 0 || sc->domains->len > 0))
+		load_error(ld, g, "\"staff.require_auth\" is true (the default) but "
+		    "\"staff.authserv_id\" is not set: name the server whose "
+		    "Authentication-Results you trust, or set require_auth = false to trust "
+		    "From addresses alone");
+}
+
+static void
+load_cases(loader *ld, config *cfg, const config_setting_t *g)
+{
+	const char *const *w;
+
+	if (g != NULL)
+		check_group(ld, g, "cases", cases_keys);
+	cfg->reopen_days = get_int(ld, g, "cases", "reopen_days", 14, 0, 3650);
+	if (g != NULL && config_setting_get_member(g, "status_words") != NULL) {
+		cfg->status_words = get_strings(ld, g, "cases", "status_words", TRUE);
+		return;
+	}
+	cfg->status_words = g_ptr_array_new_with_free_func(g_free);
+	for (w = default_status_words; *w != NULL; w++)
+		g_ptr_array_add(cfg->status_words, g_utf8_casefold(*w, -1));
+}
+
+/* 32 random bytes as hex into a new file, mode 0600, never over an existing one. */
+static gboolean
+secret_generate(const char *path, GError **error)
+{
+	guint8 rnd[32];
+	char hex[65];
+	ssize_t w;
+	int fd, i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "getrandom: %s", g_strerror(errno));
+		return FALSE;
+	}
+	for (i = 0; i < 32; i++)
+		g_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	memset(rnd, 0, sizeof(rnd));
+	hex[64] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "cannot create %s: %s", path,
+		    g_strerror(errno));
+		return FALSE;
+	}
+	w = write(fd, hex, sizeof(hex));
+	memset(hex, 0, sizeof(hex));
+	if (w != (ssize_t)sizeof(hex) || fsync(fd) == -1) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "cannot write %s: %s", path,
+		    g_strerror(errno));
+		close(fd);
+		unlink(path);
+		return FALSE;
+	}
+	close(fd);
+	return TRUE;
+}
+
+/*
+ * The Message-ID key: gateway.secret_file, by default "secret" beside the
+ * database.  A missing file is generated (0600); casectl (SKIP_SECRETS)
+ * reads it when it can and never creates it.
+ */
+static void
+load_secret(loader *ld, config *cfg, const config_setting_t *gw)
+{
+	g_autoptr(GError) err = NULL;
+	const char *v = get_str(gw, "secret_file");
+
+	if (v != NULL)
+		cfg->secret_file = abs_path(cfg, v);
+	else if (cfg->database != NULL) {
+		g_autofree char *dir = g_path_get_dirname(cfg->database);
+
+		cfg->secret_file = g_build_filename(dir, "secret", NULL);
+	}
+	if (cfg->secret_file == NULL)
+		return;
+	if (ld->flags & CONFIG_SKIP_SECRETS) {
+		cfg->secret = config_read_secret(cfg->secret_file, NULL);
+		return;
+	}
+	if (access(cfg->secret_file, F_OK) != 0 && errno == ENOENT &&
+	    !secret_generate(cfg->secret_file, &err)) {
+		load_error(ld, config_setting_get_member(gw, "secret_file"),
+		    "gateway.secret_file: %s", err->message);
+		return;
+	}
+	cfg->secret = config_read_secret(cfg->secret_file, &err);
+	if (cfg->secret == NULL)
+		load_error(ld, config_setting_get_member(gw, "secret_file"),
+		    "gateway.secret_file: %s", err->message);
+	else if (strlen(cfg->secret) < 16)
+		load_error(ld, config_setting_get_member(gw, "secret_file"),
+		    "gateway.secret_file %s: the secret must be at least 16 characters",
+		    cfg->secret_file);
+}
+
+static void
+load_conversations(loader *ld, config *cfg, const config_setting_t *root)
+{
+	config_setting_t *gw = config_setting_get_member(root, "gateway");
+	config_setting_t *g;
+
+	if (gw != NULL && !config_setting_is_group(gw))
+		gw = NULL;
+	cfg->plus_addressing = get_bool(gw, "plus_addressing", FALSE);
+	load_secret(ld, cfg, gw);
+	g = config_setting_get_member(root, "staff");
+	load_staff(ld, cfg, g != NULL && config_setting_is_group(g) ? g : NULL);
+	g = config_setting_get_member(root, "cases");
+	load_cases(ld, cfg, g != NULL && config_setting_is_group(g) ? g : NULL);
+}
+
 /* Read the file; on failure report where and why, as libconfig knows it. */
 static gboolean
 read_file(loader *ld, config_t *cf, const char *path)
@@ -578,6 +784,7 @@ config_load_flags(const char *path, int flags, GPtrArray *errors)
 		g = NULL;
 	load_outbox(&ld, cfg, g);
 	load_paths(&ld, cfg, root);
+	load_conversations(&ld, cfg, root);
 
 	if (errors->len > before)
 		return NULL;
@@ -602,6 +809,12 @@ config_free(config *cfg)
 	g_free(cfg->spool);
 	g_free(cfg->rules);
 	g_free(cfg->templates);
+	g_free(cfg->secret_file);
+	wipe_free(cfg->secret);
+	g_clear_pointer(&cfg->staff.addresses, g_ptr_array_unref);
+	g_clear_pointer(&cfg->staff.domains, g_ptr_array_unref);
+	g_free(cfg->staff.authserv_id);
+	g_clear_pointer(&cfg->status_words, g_ptr_array_unref);
 	g_free(cfg);
 }
 

@@ -2,8 +2,12 @@
  * thread.c - how mail finds its case: the "[CASE-000123]" subject token
  * and the Message-IDs casegate issues ("CASE-000123.<random>@domain").
  *
- * The random part is 128 bits from getrandom(2), so an outsider cannot
- * guess the Message-ID of mail sent about somebody else's case.
+ * Message-IDs are "CASE-000123.<nonce><mac>@domain": a 64-bit nonce
+ * from getrandom(2) and the first 64 bits of HMAC-SHA256 (GLib's GHmac)
+ * over "CASE-000123.<nonce>" keyed with the server secret
+ * (gateway.secret_file).  A reply naming such an id proves the sender
+ * saw mail casegate sent about that very case: nobody can forge one for
+ * another case, and it can be checked without the database.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,16 +18,21 @@
 #include "log.h"
 #include "thread.h"
 
-char *
-thread_message_id(const config *cfg, const char *public_id)
-{
-	guint8 rnd[16];
-	char hex[33];
-	size_t got = 0;
-	int i;
+/*
+ * 8 random bytes and the first 8 bytes of the MAC: 32 hex digits in all,
+ * the same shape as before signing.  A forger must hit 64 bits of MAC
+ * with one mail per try.
+ */
+#define NONCE_BYTES	8
+#define MAC_BYTES	8
 
-	while (got < sizeof(rnd)) {
-		ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+static void
+random_bytes(guint8 *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = getrandom(buf + got, len - got, 0);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -32,9 +41,77 @@ thread_message_id(const config *cfg, const char *public_id)
 		}
 		got += (size_t)n;
 	}
-	for (i = 0; i < 16; i++)
-		g_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+}
+
+static void
+to_hex(const guint8 *bytes, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		g_snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
+/* The first MAC_BYTES of HMAC-SHA256(secret, "public_id.nonce") as hex into mac_hex. */
+static void
+mac_of(const char *secret, const char *public_id, size_t id_len, const char *nonce_hex,
+    char *mac_hex)
+{
+	g_autoptr(GHmac) h = g_hmac_new(G_CHECKSUM_SHA256, (const guchar *)secret,
+	    strlen(secret));
+	guint8 digest[32];
+	gsize dlen = sizeof(digest);
+
+	g_hmac_update(h, (const guchar *)public_id, (gssize)id_len);
+	g_hmac_update(h, (const guchar *)".", 1);
+	g_hmac_update(h, (const guchar *)nonce_hex, NONCE_BYTES * 2);
+	g_hmac_get_digest(h, digest, &dlen);
+	to_hex(digest, MAC_BYTES, mac_hex);
+}
+
+char *
+thread_message_id(const config *cfg, const char *public_id)
+{
+	guint8 rnd[NONCE_BYTES + MAC_BYTES];
+	char hex[2 * sizeof(rnd) + 1];
+
+	random_bytes(rnd, sizeof(rnd));
+	to_hex(rnd, sizeof(rnd), hex);
+	/* Without a secret (unit tests, casectl without access to it) the
+	 * whole part is random: unguessable still, but not verifiable. */
+	if (cfg->secret != NULL && *cfg->secret != '\0')
+		mac_of(cfg->secret, public_id, strlen(public_id), hex, hex + 2 * NONCE_BYTES);
 	return g_strdup_printf("%s.%s@%s", public_id, hex, cfg->domain);
+}
+
+gint64
+thread_message_id_case(const config *cfg, const char *message_id)
+{
+	char mac[2 * MAC_BYTES + 1];
+	const char *at, *dot, *hex;
+	g_autofree char *public_id = NULL;
+	gint64 n;
+	int i, diff = 0;
+
+	if (message_id == NULL || cfg->secret == NULL || *cfg->secret == '\0' ||
+	    cfg->domain == NULL || (at = strrchr(message_id, '@')) == NULL ||
+	    g_ascii_strcasecmp(at + 1, cfg->domain) != 0)
+		return 0;
+	dot = memchr(message_id, '.', at - message_id);
+	if (dot == NULL || at - (dot + 1) != 2 * (NONCE_BYTES + MAC_BYTES))
+		return 0;
+	hex = dot + 1;
+	for (i = 0; i < 2 * (NONCE_BYTES + MAC_BYTES); i++)
+		if (!g_ascii_isxdigit(hex[i]) || g_ascii_isupper(hex[i]))
+			return 0;
+	public_id = g_strndup(message_id, dot - message_id);
+	if ((n = config_case_number(cfg, public_id)) == 0)
+		return 0;
+	mac_of(cfg->secret, public_id, strlen(public_id), hex, mac);
+	/* constant time: the comparison must not tell how much was right */
+	for (i = 0; i < 2 * MAC_BYTES; i++)
+		diff |= mac[i] ^ hex[2 * NONCE_BYTES + i];
+	return diff == 0 ? n : 0;
 }
 
 /* Length of a "[PREFIX123]" token at p, or 0; the number goes to *num_r. */
