@@ -12,6 +12,10 @@ conf=$CG_T/casegate.conf
 cg_conf_write "$conf"
 logins() { grep -c "imap-login: Login: user=<members>" "$1" 2>/dev/null; }
 cases() { cg_sql "SELECT count(*) FROM cases"; }
+# Predicates for wait_until, evaluated afresh at every poll.
+count_is() { [ "$(mbox_count "$1" "$2")" = "$3" ]; }
+cases_is() { [ "$(cases)" = "$1" ]; }
+connects_above() { [ "$(grep -c 'connected to' "$CG_T/casegated.log")" -gt "$1" ]; }
 
 # --- configuration check ---------------------------------------------
 out=$("$CASEGATED" -n -f "$conf" 2>&1)
@@ -19,15 +23,15 @@ is "$?:$out" "0:configuration OK" "casegated -n accepts the test configuration"
 
 # --- one member message -----------------------------------------------
 smtp_send alice@example.test members@example.test "$CG_TOP/tests/mail/royalties.eml"
-ok "wait_until 10 test \"\$(mbox_count members INBOX)\" = 1" \
+ok "wait_until 10 count_is members INBOX 1" \
     "the member's mail reached members@ through Postfix and Dovecot"
 t0=$(date +%s%N)
 cg_start "$conf"
-ok "wait_until 15 test \"\$(cases)\" = 1" "exactly one case exists"
-ok "wait_until 15 test \"\$(mbox_count alice INBOX)\" = 1" \
+ok "wait_until 15 cases_is 1" "exactly one case exists"
+ok "wait_until 15 count_is alice INBOX 1" \
     "the member received an acknowledgement"
 diag "mail in mailbox to acknowledgement delivered: $(( ($(date +%s%N) - t0) / 1000000 )) ms (includes daemon start)"
-ok "wait_until 10 test \"\$(mbox_count members Processed)\" = 1" \
+ok "wait_until 10 count_is members Processed 1" \
     "the original sits in the processed folder"
 is "$(mbox_count members INBOX)" 0 "and no longer in INBOX"
 
@@ -68,7 +72,7 @@ ms=$(( ($(date +%s%N) - t1) / 1000000 ))
 ok "[ $ms -lt 5000 ]" "it stops within seconds ($ms ms)"
 n=$(grep -c "connected to" "$CG_T/casegated.log")
 cg_start "$conf"
-ok "wait_until 15 test \"\$(grep -c 'connected to' \"\$CG_T/casegated.log\")\" -gt $n" \
+ok "wait_until 15 connects_above $n" \
     "casegated restarts and reconnects"
 sleep 2
 is "$(cases)" 1 "a restart creates no second case"
@@ -77,7 +81,7 @@ is "$(mbox_count alice INBOX)" 1 "and sends no second acknowledgement"
 # --- crash window: the same message again, as if the move had been lost --
 digest=$(cg_sql "SELECT raw_digest FROM messages WHERE direction = 'in'")
 mbox_put members INBOX "$CG_T/cg/spool/raw/${digest:0:2}/$digest"
-ok "wait_until 15 test \"\$(mbox_count members Processed)\" = 2" \
+ok "wait_until 15 count_is members Processed 2" \
     "a second copy of a stored message is moved out of INBOX"
 is "$(cases)" 1 "it creates no second case"
 sleep 1
@@ -93,8 +97,8 @@ sed -e 's/^Message-ID: .*/Message-ID: <starttls-1.bob@example.test>/' \
 smtp_send bob@example.test members@example.test "$CG_T/bob.eml"
 cg_conf_write "$CG_T/starttls.conf" starttls "$IMAP_PORT"
 cg_start "$CG_T/starttls.conf"
-ok "wait_until 15 test \"\$(cases)\" = 2" "over STARTTLS the second member's mail becomes a case"
-ok "wait_until 15 test \"\$(mbox_count bob INBOX)\" = 1" "and bob gets his acknowledgement"
+ok "wait_until 15 cases_is 2" "over STARTTLS the second member's mail becomes a case"
+ok "wait_until 15 count_is bob INBOX 1" "and bob gets his acknowledgement"
 like "$(mbox_header bob INBOX subject)" '\[CASE-000002\]' "with the next case ID"
 ok "cg_stop" "casegated exits cleanly"
 

@@ -85,7 +85,7 @@ cg_stop() {
 	return $st
 }
 
-cg_sql() { sqlite3 -readonly "$CG_T/cg/casegate.db" "$1"; }
+cg_sql() { sqlite3 -readonly "$CG_T/cg/casegate.db" "$1" 2>/dev/null; }
 
 cg_log_has() { grep -Eq -- "$1" "$CG_T/casegated.log"; }
 
