@@ -18,6 +18,12 @@ typedef enum {
 	TLS_NONE,		/* SMTP only, and only to a loopback relay */
 } tls_mode;
 
+/* How an endpoint logs in: casegate.conf(5) "auth". */
+typedef enum {
+	AUTH_PASSWORD,		/* IMAP LOGIN / SMTP AUTH PLAIN, password_file */
+	AUTH_OAUTH2,		/* XOAUTH2, token from token_command or token_file (oauth.h) */
+} auth_mode;
+
 typedef struct {
 	char	*host;
 	int	 port;
@@ -28,6 +34,12 @@ typedef struct {
 	char	*password_file;
 	char	*password;	/* read from password_file at load */
 	int	 timeout;	/* seconds, every network wait */
+	auth_mode auth;		/* default AUTH_PASSWORD */
+	char	*token_command;	/* oauth2: as written in the config, for messages */
+	char	**token_argv;	/* oauth2: token_command split (no shell), argv[0] resolved */
+	char	*token_file;	/* oauth2: or read the token from this file (0600) */
+	int	 token_lifetime; /* oauth2: seconds a token lasts if nothing says; default 3600 */
+	int	 token_refresh;	/* oauth2: fetch anew when fewer seconds remain; default 300 */
 } endpoint;
 
 typedef struct {
@@ -56,6 +68,27 @@ typedef struct {
 	gboolean expose_address; /* relays show the staff address in Reply-To; default false */
 } staff_config;
 
+/* Mail hygiene limits: casegate.conf(5) "limits".  0 means no limit. */
+typedef struct {
+	gint64	 max_message_size;	/* bytes, from RFC822.SIZE before fetching; default 50 MiB */
+	gint64	 max_attachment_size;	/* decoded bytes per attachment; default 25 MiB */
+	int	 max_attachments;	/* kept per message; default 100 */
+	int	 max_mime_depth;	/* nesting of multiparts and messages; default 20 */
+	int	 max_parts;		/* MIME parts read per message; default 500 */
+} limits_config;
+
+/* The loop guard and the quarantine: "guard" and "spam". */
+typedef struct {
+	int	 autoreply_per_day;	/* automatic mails per recipient in 24 h; default 5 */
+	int	 bounce_limit;		/* this many hard bounces ... (default 3) */
+	int	 bounce_window_days;	/* ... within these days (default 7) ... */
+	int	 suppress_days;		/* ... stop mail to the address this long (default 30) */
+	GPtrArray *blocked_senders;	/* char *, lowercase "user@dom" or "*@dom"; never NULL */
+	char	*spam_header;		/* a value starting with "yes" is spam; default X-Spam-Flag */
+	char	*spam_score_header;	/* first number in it >= threshold is spam; NULL: none */
+	double	 spam_threshold;	/* default 5.0 */
+} guard_config;
+
 typedef struct config {
 	char	*path;		/* the file that was loaded */
 	char	*dir;		/* its directory, base for relative paths */
@@ -83,6 +116,9 @@ typedef struct config {
 	int	 reopen_days;	/* a member's reply reopens a resolved case within this; default 14 */
 	GPtrArray *status_words; /* char *, casefolded: subjects that ask for a status list */
 
+	limits_config limits;
+	guard_config guard;
+
 	int	 outbox_max_attempts;	/* default 20 */
 	int	 outbox_retry_min;	/* seconds, default 30 */
 	int	 outbox_retry_max;	/* seconds, default 3600 */
@@ -105,8 +141,12 @@ config *config_load_flags(const char *path, int flags, GPtrArray *errors);
 void config_free(config *cfg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(config, config_free)
 
+/* A password_file of "credential:NAME" names a systemd credential. */
+#define CONFIG_CREDENTIAL_PREFIX "credential:"
+
 /*
- * Read a secret from path: refuses a file readable by group or others,
+ * Read a secret from path ("credential:NAME" reads
+ * $CREDENTIALS_DIRECTORY/NAME): refuses a file readable by group or others,
  * strips one trailing newline.  Returns NULL and sets error otherwise.
  */
 char *config_read_secret(const char *path, GError **error);

@@ -246,7 +246,7 @@ abs_path(const config *cfg, const char *p)
 {
 	if (p == NULL)
 		return NULL;
-	if (g_path_is_absolute(p))
+	if (g_path_is_absolute(p) || g_str_has_prefix(p, CONFIG_CREDENTIAL_PREFIX))
 		return g_strdup(p);
 	return g_build_filename(cfg->dir, p, NULL);
 }
@@ -821,12 +821,31 @@ config_free(config *cfg)
 char *
 config_read_secret(const char *path, GError **error)
 {
+	g_autofree char *cred = NULL;
 	struct stat sb;
 	char buf[4096];
 	ssize_t n;
 	int fd;
 	char *secret;
 
+	/* "credential:NAME": systemd's LoadCredential=, in $CREDENTIALS_DIRECTORY */
+	if (g_str_has_prefix(path, CONFIG_CREDENTIAL_PREFIX)) {
+		const char *name = path + strlen(CONFIG_CREDENTIAL_PREFIX);
+		const char *dir = getenv("CREDENTIALS_DIRECTORY");
+
+		if (*name == '\0' || strchr(name, '/') != NULL || strcmp(name, "..") == 0) {
+			g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+			    "%s: a credential name must not be empty or contain '/'", path);
+			return NULL;
+		}
+		if (dir == NULL) {
+			g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+			    "%s: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)",
+			    path);
+			return NULL;
+		}
+		path = cred = g_build_filename(dir, name, NULL);
+	}
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "%s: %s", path, g_strerror(errno));

@@ -201,6 +201,26 @@ test_secret(void)
 	g_clear_error(&err);
 	g_assert_null(config_read_secret("/nonexistent/pw", &err));
 	g_assert_error(err, CG_ERROR, CG_ERROR_CONFIG);
+	g_clear_error(&err);
+
+	/* systemd credentials */
+	g_unsetenv("CREDENTIALS_DIRECTORY");
+	g_assert_null(config_read_secret("credential:pw", &err));
+	g_assert_nonnull(strstr(err->message, "CREDENTIALS_DIRECTORY is not set"));
+	g_clear_error(&err);
+	g_setenv("CREDENTIALS_DIRECTORY", dir, TRUE);
+	{
+		g_autofree char *c = config_read_secret("credential:pw", &err);
+
+		g_assert_no_error(err);
+		g_assert_cmpstr(c, ==, "s3cret");
+	}
+	g_assert_null(config_read_secret("credential:../pw", &err));
+	g_assert_error(err, CG_ERROR, CG_ERROR_CONFIG);
+	g_clear_error(&err);
+	g_assert_null(config_read_secret("credential:loose", &err));	/* 0644: refused */
+	g_assert_nonnull(strstr(err->message, "readable by group or others"));
+	g_unsetenv("CREDENTIALS_DIRECTORY");
 }
 
 int
