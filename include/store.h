@@ -307,6 +307,31 @@ GPtrArray *store_daemon_status_get(store *st, GError **error);
 void store_daemon_status_free(store_daemon_status *ds);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(store_daemon_status, store_daemon_status_free)
 
+/* --- conversations (issue 4) --- */
+
+/* Someone copied on a case (role "cc", "staff" ...); adding twice is a no-op. */
+gboolean store_participant_add(store *st, gint64 case_id, const char *addr, const char *role,
+    GError **error);
+/* The participants' addresses (char *, owned by the array), oldest first; NULL on error. */
+GPtrArray *store_case_participants(store *st, gint64 case_id, GError **error);
+/*
+ * The newest message of a case with this direction ("in"/"out") and
+ * role (either NULL: any); NULL when there is none (no error) or on error.
+ */
+store_message *store_case_last_message(store *st, gint64 case_id, const char *direction,
+    const char *role, GError **error);
+/* Message-IDs of a case's messages, oldest first (char *); NULL on error. */
+GPtrArray *store_case_message_ids(store *st, gint64 case_id, GError **error);
+/* Set a case's priority (NULL or "" for none) and touch it. */
+gboolean store_case_set_priority(store *st, gint64 case_id, const char *priority,
+    GError **error);
+/* Record that case_id continues linked_to (0: none). */
+gboolean store_case_set_linked(store *st, gint64 case_id, gint64 linked_to, GError **error);
+/* The case case_id continues, 0 if none, -1 on error. */
+gint64 store_case_linked_to(store *st, gint64 case_id, GError **error);
+/* Time of the newest event of kind on a case, 0 if none, -1 on error. */
+gint64 store_case_last_event(store *st, gint64 case_id, const char *kind, GError **error);
+
 /* All NULL-safe. */
 void store_case_free(store_case *c);
 void store_message_free(store_message *m);

@@ -185,11 +185,24 @@ static const char migration_hygiene[] =
 	"  reason TEXT NOT NULL,"
 	"  created INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* Conversations (issue 4): a case opened after the reopen window links
+ * the old one; people copied on a case may follow it up. */
+static const char migration_conversations[] =
+	"ALTER TABLE cases ADD COLUMN linked_to INTEGER REFERENCES cases (id);"
+	"CREATE INDEX cases_linked_to ON cases (linked_to);"
+	"CREATE TABLE case_participants ("
+	"  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,"
+	"  addr TEXT NOT NULL COLLATE NOCASE,"
+	"  role TEXT NOT NULL,"
+	"  added INTEGER NOT NULL,"
+	"  PRIMARY KEY (case_id, addr)) WITHOUT ROWID;";
+
 /* Step i brings the schema from version i to i + 1.  Append only. */
 static const char *const migrations[] = {
 	migration_1,
 	migration_daemon_status,
 	migration_hygiene,
+	migration_conversations,
 };
 #define STORE_VERSION	((int)G_N_ELEMENTS(migrations))
 
@@ -2289,4 +2302,157 @@ store_suppressed_until(store *st, const char *addr, gint64 now, char **reason_r,
 		return -1;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Conversations: participants, threading, links (issue 4) */
+
+gboolean
+store_participant_add(store *st, gint64 case_id, const char *addr, const char *role,
+    GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (case_id <= 0 || !present(addr) || !present(role)) {
+		arg_error(st, error, "add participant: case, address and role are required");
+		return FALSE;
+	}
+	s = query_dynamic(st, "INSERT INTO case_participants (case_id, addr, role, added)"
+	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (case_id, addr) DO NOTHING", error);
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, case_id, &rc);
+	bind_text(s, 2, addr, &rc);
+	bind_text(s, 3, role, &rc);
+	bind_int64(s, 4, cg_now(), &rc);
+	return run(st, s, rc, error, "add participant");
+}
+
+static gpointer
+read_text0(sqlite3_stmt *s)
+{
+	return col_text(s, 0);
+}
+
+GPtrArray *
+store_case_participants(store *st, gint64 case_id, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "SELECT addr FROM case_participants"
+	    " WHERE case_id = ?1 ORDER BY added, addr", error);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return NULL;
+	bind_int64(s, 1, case_id, &rc);
+	return collect(st, s, rc, read_text0, g_free, error, "list participants");
+}
+
+store_message *
+store_case_last_message(store *st, gint64 case_id, const char *direction, const char *role,
+    GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "SELECT " MSG_COLS " FROM messages"
+	    " WHERE case_id = ?1 AND (?2 IS NULL OR direction = ?2)"
+	    " AND (?3 IS NULL OR role = ?3) ORDER BY id DESC LIMIT 1", error);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return NULL;
+	bind_int64(s, 1, case_id, &rc);
+	bind_text(s, 2, direction, &rc);
+	bind_text(s, 3, role, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return read_message(s);
+	if (rc != SQLITE_DONE)
+		db_error(st, rc, error, "last message of case");
+	return NULL;
+}
+
+GPtrArray *
+store_case_message_ids(store *st, gint64 case_id, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "SELECT message_id FROM messages"
+	    " WHERE case_id = ?1 AND message_id IS NOT NULL ORDER BY id", error);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return NULL;
+	bind_int64(s, 1, case_id, &rc);
+	return collect(st, s, rc, read_text0, g_free, error, "message ids of case");
+}
+
+gboolean
+store_case_set_priority(store *st, gint64 case_id, const char *priority, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "UPDATE cases SET priority = ?2, updated = ?3"
+	    " WHERE id = ?1", error);
+	g_autofree char *missing = g_strdup_printf("no case %" G_GINT64_FORMAT, case_id);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, case_id, &rc);
+	bind_text(s, 2, present(priority) ? priority : NULL, &rc);
+	bind_int64(s, 3, cg_now(), &rc);
+	return run_one(st, s, rc, error, "set priority", missing);
+}
+
+gboolean
+store_case_set_linked(store *st, gint64 case_id, gint64 linked_to, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "UPDATE cases SET linked_to = ?2 WHERE id = ?1",
+	    error);
+	g_autofree char *missing = g_strdup_printf("no case %" G_GINT64_FORMAT, case_id);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, case_id, &rc);
+	bind_case(s, 2, linked_to, &rc);
+	return run_one(st, s, rc, error, "link case", missing);
+}
+
+/* One integer from a query binding ?1 (and ?2 text when given); 0 for no row or NULL. */
+static gint64
+int_query(store *st, const char *sql, gint64 key, const char *text, GError **error,
+    const char *what)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, sql, error);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return -1;
+	bind_int64(s, 1, key, &rc);
+	if (text != NULL)
+		bind_text(s, 2, text, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_DONE) {
+		db_error(st, rc, error, "%s", what);
+		return -1;
+	}
+	return 0;
+}
+
+gint64
+store_case_linked_to(store *st, gint64 case_id, GError **error)
+{
+	return int_query(st, "SELECT linked_to FROM cases WHERE id = ?1", case_id, NULL, error,
+	    "linked case");
+}
+
+gint64
+store_case_last_event(store *st, gint64 case_id, const char *kind, GError **error)
+{
+	if (!present(kind)) {
+		arg_error(st, error, "last event: no kind");
+		return -1;
+	}
+	return int_query(st, "SELECT max(at) FROM events WHERE case_id = ?1 AND kind = ?2",
+	    case_id, kind, error, "last event of case");
 }
