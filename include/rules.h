@@ -93,6 +93,22 @@ gboolean rules_taxonomy_valid(const rules *r, const char *type, const char *sub_
 gboolean rules_team_valid(const rules *r, const char *team, GError **error);
 
 /*
+ * Staff commands: the notification address of a team (NULL when the
+ * team is unknown or has none), and its name as the rules spell it
+ * (names compare case-insensitively; NULL when unknown).
+ */
+const char *rules_team_address(const rules *r, const char *team);
+const char *rules_team_name(const rules *r, const char *team);
+
+/*
+ * Check in[] = { type, sub type or NULL, update type or NULL } against
+ * the taxonomy (case-insensitively).  Returns NULL and sets out[] to the
+ * names as the rules spell them (owned by r), or a newly allocated
+ * message saying what is wrong.
+ */
+char *rules_type_check(const rules *r, const char *const in[3], const char *out[3]);
+
+/*
  * casectl rules check FILE / rules dump FILE / rules test [--json] MSG...:
  * print to stdout (errors as file:line: message to stderr) and return an
  * exit status: 0, 78 (CG_EX_CONFIG) for a bad rules file, 64 for no

@@ -1002,3 +1002,78 @@ rules_team_valid(const rules *r, const char *team, GError **error)
 	    team != NULL ? team : "", known);
 	return FALSE;
 }
+
+/* ---- lookups for staff commands (#team, #type) ---- */
+
+static gboolean
+name_eq(const char *a, const char *b)
+{
+	g_autofree char *fa = g_utf8_casefold(a, -1);
+	g_autofree char *fb = g_utf8_casefold(b, -1);
+
+	return strcmp(fa, fb) == 0;
+}
+
+static const rules_team *
+team_named(const rules *r, const char *team)
+{
+	guint i;
+
+	for (i = 0; r != NULL && team != NULL && i < r->teams->len; i++) {
+		const rules_team *t = g_ptr_array_index(r->teams, i);
+
+		if (name_eq(t->name, team))
+			return t;
+	}
+	return NULL;
+}
+
+const char *
+rules_team_address(const rules *r, const char *team)
+{
+	const rules_team *t = team_named(r, team);
+
+	return t != NULL ? t->address : NULL;
+}
+
+const char *
+rules_team_name(const rules *r, const char *team)
+{
+	const rules_team *t = team_named(r, team);
+
+	return t != NULL ? t->name : NULL;
+}
+
+static const char *
+list_named(GPtrArray *a, const char *name)
+{
+	guint i;
+
+	for (i = 0; a != NULL && i < a->len; i++)
+		if (name_eq(g_ptr_array_index(a, i), name))
+			return g_ptr_array_index(a, i);
+	return NULL;
+}
+
+char *
+rules_type_check(const rules *r, const char *const in[3], const char *out[3])
+{
+	const rules_type *t = NULL;
+	guint i;
+
+	out[0] = out[1] = out[2] = NULL;
+	for (i = 0; r != NULL && in[0] != NULL && i < r->types->len; i++)
+		if (name_eq(((rules_type *)g_ptr_array_index(r->types, i))->name, in[0]))
+			t = g_ptr_array_index(r->types, i);
+	if (t == NULL)
+		return g_strdup_printf("unknown case type \"%s\"", in[0] != NULL ? in[0] : "");
+	out[0] = t->name;
+	if (in[1] != NULL && (out[1] = list_named(t->sub_types, in[1])) == NULL)
+		return g_strdup_printf("\"%s\" is not a sub type of \"%s\"", in[1], t->name);
+	if (in[1] == NULL && t->sub_types != NULL && t->sub_types->len > 0)
+		return g_strdup_printf("case type \"%s\" needs a sub type (e.g. \"%s\")", t->name,
+		    (char *)g_ptr_array_index(t->sub_types, 0));
+	if (in[2] != NULL && (out[2] = list_named(t->update_types, in[2])) == NULL)
+		return g_strdup_printf("\"%s\" is not an update type of \"%s\"", in[2], t->name);
+	return NULL;
+}
