@@ -19,7 +19,7 @@ SPOOLDIR ?= /var/spool/casegate
 
 CC	?= cc
 PKG_CONFIG ?= pkg-config
-PKGS	:= gmime-3.0 sqlite3 libconfig libpcre2-8 gnutls libxml-2.0
+PKGS	:= gmime-3.0 sqlite3 libconfig libpcre2-8 gnutls libxml-2.0 libytnef
 
 ifeq ($(SAN),1)
 B	?= build-san

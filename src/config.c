@@ -23,7 +23,7 @@
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_destroy)
 
-typedef enum { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST, K_STRINGS } key_kind;
+typedef enum { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST, K_STRINGS, K_NUM } key_kind;
 
 typedef struct {
 	const char *name;
@@ -43,6 +43,9 @@ static const key_spec root_keys[] = {
 	{ "outbox", K_GROUP, FALSE },
 	{ "staff", K_GROUP, FALSE },
 	{ "cases", K_GROUP, FALSE },
+	{ "limits", K_GROUP, FALSE },
+	{ "guard", K_GROUP, FALSE },
+	{ "spam", K_GROUP, FALSE },
 	{ NULL, 0, FALSE },
 };
 
@@ -141,6 +144,8 @@ kind_name(key_kind k)
 		return "a list ( { ... }, { ... } )";
 	case K_STRINGS:
 		return "a list of strings [ \"...\", \"...\" ]";
+	case K_NUM:
+		return "a number";
 	default:
 		return "a group { ... }";
 	}
@@ -162,6 +167,9 @@ kind_matches(key_kind k, const config_setting_t *s)
 		return t == CONFIG_TYPE_LIST;
 	case K_STRINGS:
 		return t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;
+	case K_NUM:
+		return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 ||
+		    t == CONFIG_TYPE_FLOAT;
 	default:
 		return t == CONFIG_TYPE_GROUP;
 	}
@@ -735,6 +743,127 @@ read_file(loader *ld, config_t *cf, const char *path)
 	return FALSE;
 }
 
+/*
+ * Mail hygiene: "limits", "guard" and "spam" (casegate.conf(5)).  Every
+ * setting has a default, so a config without these groups is valid.
+ */
+static const key_spec limits_keys[] = {
+	{ "max_message_size", K_INT, FALSE },
+	{ "max_attachment_size", K_INT, FALSE },
+	{ "max_attachments", K_INT, FALSE },
+	{ "max_mime_depth", K_INT, FALSE },
+	{ "max_parts", K_INT, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+static const key_spec guard_keys[] = {
+	{ "autoreply_per_day", K_INT, FALSE },
+	{ "bounce_limit", K_INT, FALSE },
+	{ "bounce_window_days", K_INT, FALSE },
+	{ "suppress_days", K_INT, FALSE },
+	{ "blocked_senders", K_STRINGS, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+static const key_spec spam_keys[] = {
+	{ "header", K_STR, FALSE },
+	{ "score_header", K_STR, FALSE },
+	{ "threshold", K_NUM, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+/* A member group of root when it is a group (its type error is reported elsewhere). */
+static config_setting_t *
+subgroup(loader *ld, config_setting_t *root, const char *name, const key_spec *spec)
+{
+	config_setting_t *g = config_setting_get_member(root, name);
+
+	if (g == NULL || !config_setting_is_group(g))
+		return NULL;
+	check_group(ld, g, name, spec);
+	return g;
+}
+
+/* A header name as RFC 5322 allows it: printable ASCII without ':' or space. */
+static gboolean
+header_name_ok(const char *s)
+{
+	if (s == NULL || *s == '\0' || strlen(s) > 76)
+		return FALSE;
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s >= 127 || *s == ':')
+			return FALSE;
+	return TRUE;
+}
+
+static void
+load_spam(loader *ld, config *cfg, config_setting_t *g)
+{
+	guard_config *gc = &cfg->guard;
+	const char *v;
+	double d;
+
+	v = get_str(g, "header");
+	gc->spam_header = g_strdup(v != NULL ? v : "X-Spam-Flag");
+	v = get_str(g, "score_header");
+	gc->spam_score_header = g_strdup(v);
+	if (!header_name_ok(gc->spam_header))
+		load_error(ld, config_setting_get_member(g, "header"),
+		    "\"spam.header\" must be a header name such as \"X-Spam-Flag\"");
+	if (gc->spam_score_header != NULL && !header_name_ok(gc->spam_score_header))
+		load_error(ld, config_setting_get_member(g, "score_header"),
+		    "\"spam.score_header\" must be a header name such as \"X-Spam-Score\"");
+	gc->spam_threshold = 5.0;
+	if (g != NULL && config_setting_get_member(g, "threshold") != NULL) {
+		config_setting_t *s = config_setting_get_member(g, "threshold");
+
+		if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+			d = config_setting_get_float(s);
+		else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+			d = (double)config_setting_get_int64(s);
+		else
+			d = config_setting_get_int(s);
+		if (d < -1000 || d > 1000)
+			load_error(ld, s, "\"spam.threshold\" must be between -1000 and 1000");
+		else
+			gc->spam_threshold = d;
+	}
+}
+
+static void
+load_hygiene(loader *ld, config *cfg, config_setting_t *root)
+{
+	limits_config *l = &cfg->limits;
+	guard_config *gc = &cfg->guard;
+	config_setting_t *g;
+	guint i;
+
+	g = subgroup(ld, root, "limits", limits_keys);
+	l->max_message_size = get_int(ld, g, "limits", "max_message_size", 50 << 20, 0, 1 << 30);
+	l->max_attachment_size = get_int(ld, g, "limits", "max_attachment_size", 25 << 20, 0,
+	    1 << 30);
+	l->max_attachments = get_int(ld, g, "limits", "max_attachments", 100, 0, 1000);
+	l->max_mime_depth = get_int(ld, g, "limits", "max_mime_depth", 20, 0, 64);
+	l->max_parts = get_int(ld, g, "limits", "max_parts", 500, 0, 10000);
+
+	g = subgroup(ld, root, "guard", guard_keys);
+	gc->autoreply_per_day = get_int(ld, g, "guard", "autoreply_per_day", 5, 0, 1000);
+	gc->bounce_limit = get_int(ld, g, "guard", "bounce_limit", 3, 0, 100);
+	gc->bounce_window_days = get_int(ld, g, "guard", "bounce_window_days", 7, 1, 365);
+	gc->suppress_days = get_int(ld, g, "guard", "suppress_days", 30, 0, 3650);
+	gc->blocked_senders = get_strings(ld, g, "guard", "blocked_senders", FALSE);
+	for (i = 0; i < gc->blocked_senders->len; i++) {
+		const char *p = g_ptr_array_index(gc->blocked_senders, i);
+
+		if (strchr(p, '@') == NULL || strpbrk(p, " \t\r\n<>") != NULL)
+			load_error(ld, config_setting_get_member(g, "blocked_senders"),
+			    "\"guard.blocked_senders\": \"%s\" must be an address or a pattern "
+			    "like \"*@example.com\"", p);
+	}
+
+	load_spam(ld, cfg, subgroup(ld, root, "spam", spam_keys));
+}
+
 config *
 config_load(const char *path, GPtrArray *errors)
 {
@@ -785,6 +914,7 @@ config_load_flags(const char *path, int flags, GPtrArray *errors)
 	load_outbox(&ld, cfg, g);
 	load_paths(&ld, cfg, root);
 	load_conversations(&ld, cfg, root);
+	load_hygiene(&ld, cfg, root);
 
 	if (errors->len > before)
 		return NULL;
@@ -815,6 +945,9 @@ config_free(config *cfg)
 	g_clear_pointer(&cfg->staff.domains, g_ptr_array_unref);
 	g_free(cfg->staff.authserv_id);
 	g_clear_pointer(&cfg->status_words, g_ptr_array_unref);
+	g_clear_pointer(&cfg->guard.blocked_senders, g_ptr_array_unref);
+	g_free(cfg->guard.spam_header);
+	g_free(cfg->guard.spam_score_header);
 	g_free(cfg);
 }
 

@@ -12,7 +12,7 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config
 	libetpan-dev libgmime-3.0-dev libsqlite3-dev libconfig-dev
-	libpcre2-dev libglib2.0-dev libgnutls28-dev libxml2-dev
+	libpcre2-dev libglib2.0-dev libgnutls28-dev libxml2-dev libytnef0-dev
 	libsystemd-dev libsasl2-modules
 	dovecot-imapd dovecot-lmtpd postfix swaks libnet-ssleay-perl
 	openssl sqlite3 ca-certificates perl valgrind
