@@ -42,7 +42,23 @@ typedef struct {
 	GPtrArray *headers;	/* mail_header *, in order */
 	gint64	 size;		/* bytes of the raw message */
 	GPtrArray *problems;	/* char *: what was odd or dropped, for the record */
+	GPtrArray *dropped;	/* char *: what a limit left out, one line each, for
+				 * the member's acknowledgement and the case record */
 } mail_msg;
+
+/*
+ * Limits applied while parsing (config.h limits_config); 0 means no
+ * limit.  Over a limit nothing fails: what is left out is named in
+ * m->dropped.  A message over max_message_size is read up to the end
+ * of its header only.
+ */
+typedef struct {
+	gint64	 max_message_size;
+	gint64	 max_attachment_size;
+	int	 max_attachments;
+	int	 max_mime_depth;
+	int	 max_parts;
+} mail_limits;
 
 /*
  * Parse the raw message in path.  When sp is not NULL, attachments are
@@ -55,6 +71,19 @@ mail_msg *mail_parse_file(const char *path, spool *sp, GError **error);
 
 /* Same, from a memory buffer (tests, rules test). */
 mail_msg *mail_parse_data(const char *data, size_t len, spool *sp, GError **error);
+
+/*
+ * mail_parse_file / mail_parse_data with limits (NULL: the built-in
+ * caps only).  winmail.dat (application/ms-tnef) attachments are
+ * unpacked into the files inside them.
+ */
+mail_msg *mail_parse_file_limits(const char *path, spool *sp, const mail_limits *lim,
+    GError **error);
+mail_msg *mail_parse_data_limits(const char *data, size_t len, spool *sp,
+    const mail_limits *lim, GError **error);
+
+/* Note something a limit left out (m->dropped), printf-style. */
+void mail_dropped(mail_msg *m, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 void mail_msg_free(mail_msg *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(mail_msg, mail_msg_free)

@@ -19,6 +19,13 @@
  *   message: plain text, then HTML, then the same inside forwarded mail.
  * - Whatever is kept in memory is capped (text, headers, addresses,
  *   attachments, problems); every cut is noted in problems.
+ * - The configured limits (mail_limits: message size, attachment size
+ *   and count, MIME depth and part count) never fail a parse: what they
+ *   leave out is named in m->dropped, which the acknowledgement quotes,
+ *   so nothing is lost silently.  A message over the size limit is read
+ *   up to the end of its header.
+ * - winmail.dat is unpacked (tnef.c) into the files Outlook packed into
+ *   it; when that fails the blob is kept as it came.
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -30,6 +37,7 @@
 #include "cg.h"
 #include "mail.h"
 #include "text.h"
+#include "tnef.h"
 
 #define MAIL_TEXT_MAX		(1024 * 1024)
 #define MAIL_HEADERS_MAX	1000
@@ -42,6 +50,9 @@
 #define MAIL_PROBLEMS_MAX	50
 #define MAIL_MSGID_MAX		250
 #define MAIL_CRONLY_MAX		(64 * 1024 * 1024)
+#define MAIL_TNEF_MAX		(64 * 1024 * 1024)
+#define MAIL_HEADER_ONLY_MAX	(256 * 1024)
+#define MAIL_DROPPED_MAX	50
 
 /* A part that could be the body; rank 2*depth (+1 for HTML), low wins. */
 typedef struct {
@@ -57,6 +68,8 @@ typedef struct {
 	GArray		*bodies;	/* body_candidate, best first */
 	int		 parts;
 	GError		*error;		/* spool failure: abort with this */
+	const mail_limits *lim;		/* may be NULL */
+	gboolean	 depth_noted, parts_noted, count_noted;
 } parse_ctx;
 
 static void G_GNUC_PRINTF(2, 3)
@@ -144,6 +157,7 @@ mail_msg_free(mail_msg *m)
 	g_ptr_array_unref(m->attachments);
 	g_ptr_array_unref(m->headers);
 	g_ptr_array_unref(m->problems);
+	g_ptr_array_unref(m->dropped);
 	g_free(m);
 }
 
@@ -158,7 +172,24 @@ msg_new(void)
 	m->attachments = g_ptr_array_new_with_free_func((GDestroyNotify)attachment_free);
 	m->headers = g_ptr_array_new_with_free_func((GDestroyNotify)header_free);
 	m->problems = g_ptr_array_new_with_free_func(g_free);
+	m->dropped = g_ptr_array_new_with_free_func(g_free);
 	return m;
+}
+
+void
+mail_dropped(mail_msg *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (m->dropped->len > MAIL_DROPPED_MAX)
+		return;
+	if (m->dropped->len == MAIL_DROPPED_MAX) {
+		g_ptr_array_add(m->dropped, g_strdup("more was left out, not listed"));
+		return;
+	}
+	va_start(ap, fmt);
+	g_ptr_array_add(m->dropped, g_strdup_vprintf(fmt, ap));
+	va_end(ap);
 }
 
 const char *
@@ -230,6 +261,34 @@ read_headers(mail_msg *m, GMimeHeaderList *hl)
 			problem(m, "%s: value cut to %d bytes", h->name,
 			    MAIL_HEADER_VALUE_MAX);
 		}
+		problem_take(m, h->name, note);
+		g_ptr_array_add(m->headers, h);
+	}
+}
+
+/*
+ * GMime 3 keeps the Content-* headers of the message on its top MIME
+ * part, not in the message's header list: add them, so a rule or the
+ * guard sees "Content-Type: multipart/report" like any other header.
+ */
+static void
+read_content_headers(mail_msg *m, GMimeObject *top)
+{
+	GMimeHeaderList *hl = top != NULL ? g_mime_object_get_header_list(top) : NULL;
+	int i, n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+
+	for (i = 0; i < n && m->headers->len < MAIL_HEADERS_MAX; i++) {
+		GMimeHeader *gh = g_mime_header_list_get_header_at(hl, i);
+		mail_header *h;
+		char *note = NULL;
+
+		if (g_ascii_strncasecmp(g_mime_header_get_name(gh), "Content-", 8) != 0 ||
+		    mail_header_get(m, g_mime_header_get_name(gh)) != NULL)
+			continue;
+		h = g_new0(mail_header, 1);
+		h->name = text_header_clean(g_mime_header_get_name(gh));
+		h->value = text_decode_header(raw_value(gh), &note);
+		text_truncate_utf8(h->value, MAIL_HEADER_VALUE_MAX);
 		problem_take(m, h->name, note);
 		g_ptr_array_add(m->headers, h);
 	}
@@ -586,6 +645,13 @@ is_attachment(GMimePart *part, const char *type, const char *filename)
 	    g_str_has_prefix(type, "model/") || g_str_has_prefix(type, "font/");
 }
 
+static gboolean
+over_size(const parse_ctx *ctx, gint64 n)
+{
+	return ctx->lim != NULL && ctx->lim->max_attachment_size > 0 &&
+	    n > ctx->lim->max_attachment_size;
+}
+
 /* Decode into sp (or just count when sp is NULL); FALSE on a spool error. */
 static gboolean
 save_content(parse_ctx *ctx, GMimeDataWrapper *content, mail_attachment *a)
@@ -608,6 +674,12 @@ save_content(parse_ctx *ctx, GMimeDataWrapper *content, mail_attachment *a)
 		a->size = MAX(n, 0);
 		return TRUE;
 	}
+	if (n >= 0 && over_size(ctx, n)) {
+		/* over the attachment limit: the caller names it in dropped */
+		spool_tmp_abort(t);
+		a->size = n;
+		return TRUE;
+	}
 	if (n < 0) {
 		/* a zero-length write reports the spool's own error, if any */
 		if (spool_tmp_write(t, "", 0, &ctx->error))
@@ -621,16 +693,52 @@ save_content(parse_ctx *ctx, GMimeDataWrapper *content, mail_attachment *a)
 	return a->digest != NULL;
 }
 
+/* Room for one more attachment?  Names the one that does not fit. */
+static gboolean
+attachment_room(parse_ctx *ctx, const char *name)
+{
+	mail_msg *m = ctx->m;
+	int max = ctx->lim != NULL ? ctx->lim->max_attachments : 0;
+	g_autofree char *safe = NULL;
+
+	if (m->attachments->len >= MAIL_ATTS_MAX) {
+		problem(m, "more than %d attachments, rest ignored", MAIL_ATTS_MAX);
+		max = MAIL_ATTS_MAX;
+	} else if (max <= 0 || (int)m->attachments->len < max)
+		return TRUE;
+	safe = spool_safe_name(name);
+	mail_dropped(m, "attachment \"%s\": more than %d attachments", safe, max);
+	return FALSE;
+}
+
+/* Drop the last attachment when it came out over the size limit. */
+static void
+check_size(parse_ctx *ctx)
+{
+	mail_msg *m = ctx->m;
+	mail_attachment *a;
+	g_autofree char *size = NULL, *limit = NULL;
+
+	if (m->attachments->len == 0 || ctx->error != NULL)
+		return;
+	a = g_ptr_array_index(m->attachments, m->attachments->len - 1);
+	if (!over_size(ctx, a->size))
+		return;
+	size = g_format_size(a->size);
+	limit = g_format_size(ctx->lim->max_attachment_size);
+	mail_dropped(m, "attachment \"%s\" (%s): larger than the %s limit", a->name, size,
+	    limit);
+	g_ptr_array_remove_index(m->attachments, m->attachments->len - 1);
+}
+
 static void
 add_attachment(parse_ctx *ctx, GMimePart *part, const char *type, const char *filename)
 {
 	mail_msg *m = ctx->m;
 	mail_attachment *a;
 
-	if (m->attachments->len >= MAIL_ATTS_MAX) {
-		problem(m, "more than %d attachments, rest ignored", MAIL_ATTS_MAX);
+	if (!attachment_room(ctx, filename))
 		return;
-	}
 	a = g_new0(mail_attachment, 1);
 	a->name = spool_safe_name(filename);
 	if (filename != NULL && strcmp(a->name, filename) != 0)
@@ -638,6 +746,7 @@ add_attachment(parse_ctx *ctx, GMimePart *part, const char *type, const char *fi
 	a->content_type = g_strdup(type);
 	g_ptr_array_add(m->attachments, a);
 	save_content(ctx, g_mime_part_get_content(part), a);
+	check_size(ctx);
 }
 
 /* Keep the candidates sorted by rank, in document order within a rank. */
@@ -656,6 +765,65 @@ add_body(parse_ctx *ctx, GMimePart *part, int rank)
 		g_array_set_size(ctx->bodies, MAIL_BODIES_MAX);
 }
 
+static GByteArray *read_decoded(GMimePart *part, size_t max);
+
+static gboolean
+is_tnef(const char *type, const char *filename)
+{
+	return strcmp(type, "application/ms-tnef") == 0 ||
+	    strcmp(type, "application/vnd.ms-tnef") == 0 ||
+	    (filename != NULL && g_ascii_strcasecmp(filename, "winmail.dat") == 0);
+}
+
+/* One file from winmail.dat into the spool as an attachment. */
+static void
+add_tnef_file(parse_ctx *ctx, const tnef_file *f)
+{
+	mail_attachment *a;
+	gsize len;
+	const void *data = g_bytes_get_data(f->data, &len);
+
+	if (!attachment_room(ctx, f->name))
+		return;
+	a = g_new0(mail_attachment, 1);
+	a->name = spool_safe_name(f->name);
+	a->content_type = g_strdup("application/octet-stream");
+	a->size = len;
+	g_ptr_array_add(ctx->m->attachments, a);
+	if (ctx->sp != NULL)
+		a->digest = spool_put(ctx->sp, SPOOL_ATT, data, len, &ctx->error);
+}
+
+/*
+ * Replace winmail.dat by the files inside it.  FALSE when there is
+ * nothing to unpack: the caller then keeps the blob as it is.
+ */
+static gboolean
+unpack_tnef(parse_ctx *ctx, GMimePart *part)
+{
+	gint64 max = ctx->lim != NULL ? ctx->lim->max_attachment_size : 0;
+	size_t cap = max > 0 && max < MAIL_TNEF_MAX ? (size_t)max : MAIL_TNEF_MAX;
+	g_autoptr(GByteArray) raw = read_decoded(part, cap);
+	g_autoptr(GPtrArray) files = NULL;
+	g_autofree char *note = NULL;
+	guint i;
+
+	if (raw->len > cap)
+		return FALSE;	/* too large to open: kept (and limited) as it is */
+	files = tnef_unpack(raw->data, raw->len, MAIL_ATTS_MAX, max, &note);
+	if (note != NULL && strstr(note, "left out") != NULL)
+		mail_dropped(ctx->m, "%s", note);
+	else if (note != NULL)
+		problem(ctx->m, "%s", note);
+	if (files == NULL || files->len == 0)
+		return FALSE;
+	for (i = 0; i < files->len && ctx->error == NULL; i++)
+		add_tnef_file(ctx, g_ptr_array_index(files, i));
+	problem(ctx->m, "winmail.dat unpacked into %u attachment%s", files->len,
+	    files->len == 1 ? "" : "s");
+	return TRUE;
+}
+
 static void
 leaf(parse_ctx *ctx, GMimePart *part, int msg_depth)
 {
@@ -663,6 +831,8 @@ leaf(parse_ctx *ctx, GMimePart *part, int msg_depth)
 	g_autofree char *filename = part_filename(part);
 	int rank;
 
+	if (is_tnef(type, filename) && unpack_tnef(ctx, part))
+		return;
 	if (is_attachment(part, type, filename)) {
 		add_attachment(ctx, part, type, filename);
 		return;
@@ -676,10 +846,34 @@ leaf(parse_ctx *ctx, GMimePart *part, int msg_depth)
 	add_body(ctx, part, rank);
 }
 
+/* The configured depth and part limits; TRUE when obj must be skipped. */
+static gboolean
+over_limits(parse_ctx *ctx, int depth)
+{
+	const mail_limits *l = ctx->lim;
+
+	if (l == NULL)
+		return FALSE;
+	if (l->max_mime_depth > 0 && depth > l->max_mime_depth) {
+		if (!ctx->depth_noted)
+			mail_dropped(ctx->m, "MIME parts nested deeper than %d levels",
+			    l->max_mime_depth);
+		ctx->depth_noted = TRUE;
+		return TRUE;
+	}
+	if (l->max_parts > 0 && ctx->parts >= l->max_parts) {
+		if (!ctx->parts_noted)
+			mail_dropped(ctx->m, "MIME parts after the first %d", l->max_parts);
+		ctx->parts_noted = TRUE;
+		return TRUE;
+	}
+	return FALSE;
+}
+
 static void
 walk(parse_ctx *ctx, GMimeObject *obj, int depth, int msg_depth)
 {
-	if (obj == NULL || ctx->error != NULL)
+	if (obj == NULL || ctx->error != NULL || over_limits(ctx, depth))
 		return;
 	if (depth > MAIL_DEPTH_MAX || ++ctx->parts > MAIL_PARTS_MAX) {
 		problem(ctx->m, "MIME structure too deep or too large, rest ignored");
@@ -825,7 +1019,8 @@ parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpoint
 }
 
 static mail_msg *
-parse_stream(GMimeStream *stream, gint64 size, spool *sp, GError **error)
+parse_stream(GMimeStream *stream, gint64 size, spool *sp, const mail_limits *lim,
+    GError **error)
 {
 	GMimeParserOptions *opts = g_mime_parser_options_new();
 	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
@@ -846,6 +1041,7 @@ parse_stream(GMimeStream *stream, gint64 size, spool *sp, GError **error)
 		return NULL;
 	}
 	read_headers(m, hl);
+	read_content_headers(m, g_mime_message_get_mime_part(msg));
 	read_addresses(m, hl);
 	read_return_path(m);
 	m->message_id = read_msgid(m, hl);
@@ -856,6 +1052,7 @@ parse_stream(GMimeStream *stream, gint64 size, spool *sp, GError **error)
 
 	ctx.m = m;
 	ctx.sp = sp;
+	ctx.lim = lim;
 	ctx.bodies = g_array_new(FALSE, FALSE, sizeof(body_candidate));
 	walk(&ctx, g_mime_message_get_mime_part(msg), 0, 0);
 	g_mime_parser_options_free(opts);
@@ -884,7 +1081,7 @@ cr_only(int fd)
 }
 
 static mail_msg *
-parse_cr_only(int fd, gint64 size, spool *sp, GError **error)
+parse_cr_only(int fd, gint64 size, spool *sp, const mail_limits *lim, GError **error)
 {
 	GByteArray *ba;
 	GMimeStream *s;
@@ -911,15 +1108,84 @@ parse_cr_only(int fd, gint64 size, spool *sp, GError **error)
 		return NULL;
 	}
 	s = g_mime_stream_mem_new_with_byte_array(ba);	/* takes ba */
-	m = parse_stream(s, size, sp, error);
+	m = parse_stream(s, size, sp, lim, error);
 	g_object_unref(s);
 	if (m != NULL)
 		problem(m, "CR-only line endings read as LF");
 	return m;
 }
 
+/* Where the header of data ends (after its blank line), or len. */
+static size_t
+header_end(const char *data, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (data[i] == '\n' && data[i + 1] == '\n')
+			return i + 2;
+		if (data[i] == '\n' && data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')
+			return i + 3;
+		if (data[i] == '\r' && data[i + 1] == '\r')
+			return i + 2;
+	}
+	return len;
+}
+
+/*
+ * A message over the size limit: only its header is parsed (nothing of
+ * the body reaches memory or the spool), and dropped says so.
+ */
+static mail_msg *
+parse_header_only(const char *data, size_t len, gint64 size, const mail_limits *lim,
+    GError **error)
+{
+	g_autofree char *have = NULL, *limit = NULL;
+	mail_msg *m;
+
+	len = header_end(data, MIN(len, MAIL_HEADER_ONLY_MAX));
+	m = mail_parse_data_limits(data, len, NULL, NULL, error);
+	if (m == NULL)
+		return NULL;
+	m->size = size;
+	g_clear_pointer(&m->text, g_free);
+	m->text = g_strdup("");
+	g_ptr_array_set_size(m->attachments, 0);
+	have = g_format_size(size);
+	limit = g_format_size(lim->max_message_size);
+	mail_dropped(m, "the whole message (%s): larger than the %s limit; only its header "
+	    "was read", have, limit);
+	return m;
+}
+
+static gboolean
+too_large(const mail_limits *lim, gint64 size)
+{
+	return lim != NULL && lim->max_message_size > 0 && size > lim->max_message_size;
+}
+
+static mail_msg *
+parse_file_header_only(int fd, gint64 size, const mail_limits *lim, GError **error)
+{
+	g_autofree char *buf = g_malloc(MAIL_HEADER_ONLY_MAX);
+	ssize_t n = pread(fd, buf, MAIL_HEADER_ONLY_MAX, 0);
+
+	if (n < 0) {
+		g_set_error(error, CG_ERROR, CG_ERROR_TEMP, "read failed: %s",
+		    g_strerror(errno));
+		return NULL;
+	}
+	return parse_header_only(buf, n, size, lim, error);
+}
+
 mail_msg *
 mail_parse_file(const char *path, spool *sp, GError **error)
+{
+	return mail_parse_file_limits(path, sp, NULL, error);
+}
+
+mail_msg *
+mail_parse_file_limits(const char *path, spool *sp, const mail_limits *lim, GError **error)
 {
 	struct stat st;
 	GMimeStream *s;
@@ -944,19 +1210,31 @@ mail_parse_file(const char *path, spool *sp, GError **error)
 		close(fd);
 		return NULL;
 	}
+	if (too_large(lim, st.st_size)) {
+		m = parse_file_header_only(fd, st.st_size, lim, error);
+		close(fd);
+		return m;
+	}
 	if (cr_only(fd)) {
-		m = parse_cr_only(fd, st.st_size, sp, error);
+		m = parse_cr_only(fd, st.st_size, sp, lim, error);
 		close(fd);
 		return m;
 	}
 	s = g_mime_stream_fs_new(fd);	/* owns fd from here */
-	m = parse_stream(s, st.st_size, sp, error);
+	m = parse_stream(s, st.st_size, sp, lim, error);
 	g_object_unref(s);
 	return m;
 }
 
 mail_msg *
 mail_parse_data(const char *data, size_t len, spool *sp, GError **error)
+{
+	return mail_parse_data_limits(data, len, sp, NULL, error);
+}
+
+mail_msg *
+mail_parse_data_limits(const char *data, size_t len, spool *sp, const mail_limits *lim,
+    GError **error)
 {
 	GMimeStream *s;
 	mail_msg *m;
@@ -965,6 +1243,8 @@ mail_parse_data(const char *data, size_t len, spool *sp, GError **error)
 		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "empty message");
 		return NULL;
 	}
+	if (too_large(lim, len))
+		return parse_header_only(data, len, len, lim, error);
 	if (memchr(data, '\n', MIN(len, 8192)) == NULL &&
 	    memchr(data, '\r', MIN(len, 8192)) != NULL) {
 		GByteArray *ba = g_byte_array_sized_new(len);
@@ -975,12 +1255,12 @@ mail_parse_data(const char *data, size_t len, spool *sp, GError **error)
 			if (ba->data[i] == '\r')
 				ba->data[i] = '\n';
 		s = g_mime_stream_mem_new_with_byte_array(ba);
-		m = parse_stream(s, len, sp, error);
+		m = parse_stream(s, len, sp, lim, error);
 		if (m != NULL)
 			problem(m, "CR-only line endings read as LF");
 	} else {
 		s = g_mime_stream_mem_new_with_buffer(data, len);
-		m = parse_stream(s, len, sp, error);
+		m = parse_stream(s, len, sp, lim, error);
 	}
 	g_object_unref(s);
 	return m;

@@ -869,6 +869,30 @@ test_corpus_details(void)
 	g_assert_cmpstr(m3->in_reply_to, ==, "F6E2D0B4-CC35-4A91-BA4C-C7C712B10C13@mac.com");
 }
 
+/*
+ * Does the file start like a message (a header field or an mbox "From "
+ * line)?  The corpus also holds body-only reply fixtures and raw TNEF
+ * blobs, which other tests read.
+ */
+static gboolean
+looks_like_message(const char *path)
+{
+	char buf[256];
+	FILE *fp = fopen(path, "rb");
+	size_t n, i;
+
+	if (fp == NULL)
+		return FALSE;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if (strncmp(buf, "From ", 5) == 0)
+		return TRUE;
+	for (i = 0; i < n && buf[i] > ' ' && buf[i] < 127 && buf[i] != ':'; i++)
+		;
+	return i > 0 && i < n && buf[i] == ':';
+}
+
 static void
 walk_corpus(const char *dir, GPtrArray *out)
 {
@@ -882,7 +906,7 @@ walk_corpus(const char *dir, GPtrArray *out)
 		if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
 			walk_corpus(path, out);
 			g_free(path);
-		} else if (strcmp(name, "SOURCE.md") == 0)
+		} else if (strcmp(name, "SOURCE.md") == 0 || !looks_like_message(path))
 			g_free(path);
 		else
 			g_ptr_array_add(out, path);
