@@ -20,6 +20,7 @@
 
 #include "cg.h"
 #include "config.h"
+#include "oauth.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_destroy)
 
@@ -68,7 +69,12 @@ static const key_spec gateway_keys[] = {
 	{ "system_ca", K_BOOL, FALSE }, \
 	{ "user", K_STR, FALSE }, \
 	{ "password_file", K_STR, FALSE }, \
-	{ "timeout", K_INT, FALSE }
+	{ "timeout", K_INT, FALSE }, \
+	{ "auth", K_STR, FALSE }, \
+	{ "token_command", K_STR, FALSE }, \
+	{ "token_file", K_STR, FALSE }, \
+	{ "token_lifetime", K_INT, FALSE }, \
+	{ "token_refresh", K_INT, FALSE }
 
 static const key_spec imap_keys[] = {
 	ENDPOINT_KEYS,
@@ -266,6 +272,83 @@ is_loopback(const char *host)
 	    g_str_has_prefix(host, "127.");
 }
 
+/* token_command: split like a shell word list, but no shell runs it. */
+static void
+load_token_command(loader *ld, config *cfg, const config_setting_t *g, const char *where,
+    endpoint *ep)
+{
+	const config_setting_t *s = config_setting_get_member(g, "token_command");
+	g_autoptr(GError) err = NULL;
+	char **argv = NULL;
+
+	if (!g_shell_parse_argv(ep->token_command, NULL, &argv, &err)) {
+		load_error(ld, s, "\"%s.token_command\" cannot be split into words: %s",
+		    where, err->message);
+		return;
+	}
+	/* A relative program path is relative to the config file, like every path. */
+	if (strchr(argv[0], '/') != NULL && !g_path_is_absolute(argv[0])) {
+		char *p = g_canonicalize_filename(argv[0], cfg->dir);
+
+		g_free(argv[0]);
+		argv[0] = p;
+	}
+	ep->token_argv = argv;
+	if (!(ld->flags & CONFIG_SKIP_SECRETS) && !oauth_command_check(argv, &err))
+		load_error(ld, s, "\"%s.token_command\": %s", where, err->message);
+}
+
+/*
+ * auth = "oauth2": a user and exactly one token source, no password.
+ * Returns FALSE when the password checks must be skipped.
+ */
+static gboolean
+load_endpoint_auth(loader *ld, config *cfg, const config_setting_t *g, const char *where,
+    endpoint *ep)
+{
+	const char *auth = get_str(g, "auth");
+	const config_setting_t *s = config_setting_get_member(g, "auth");
+	gboolean oauth2 = auth != NULL && strcmp(auth, "oauth2") == 0;
+	static const char *const token_keys[] = { "token_command", "token_file",
+	    "token_lifetime", "token_refresh" };
+	g_autoptr(GError) err = NULL;
+	gsize i;
+
+	if (auth != NULL && !oauth2 && strcmp(auth, "password") != 0)
+		load_error(ld, s, "\"%s.auth\" must be \"password\" or \"oauth2\"", where);
+	if (!oauth2) {
+		for (i = 0; i < G_N_ELEMENTS(token_keys); i++)
+			if ((s = config_setting_get_member(g, token_keys[i])) != NULL)
+				load_error(ld, s, "\"%s.%s\" is only used with auth = \"oauth2\"",
+				    where, token_keys[i]);
+		return TRUE;
+	}
+	ep->auth = AUTH_OAUTH2;
+	ep->token_command = g_strdup(get_str(g, "token_command"));
+	ep->token_file = abs_path(cfg, get_str(g, "token_file"));
+	ep->token_lifetime = get_int(ld, g, where, "token_lifetime", 3600, 60, 86400);
+	ep->token_refresh = get_int(ld, g, where, "token_refresh", 300, 0, 3600);
+	if (ep->user == NULL)
+		load_error(ld, g, "\"%s.auth = oauth2\" needs \"%s.user\" (the mailbox the "
+		    "token is for)", where, where);
+	if (ep->password_file != NULL)
+		load_error(ld, config_setting_get_member(g, "password_file"),
+		    "\"%s.password_file\" is not used with auth = \"oauth2\"; remove it", where);
+	if ((ep->token_command == NULL) == (ep->token_file == NULL))
+		load_error(ld, g, "\"%s.auth = oauth2\" needs exactly one of "
+		    "\"%s.token_command\" and \"%s.token_file\"", where, where, where);
+	else if (ep->token_command != NULL)
+		load_token_command(ld, cfg, g, where, ep);
+	else if (!(ld->flags & CONFIG_SKIP_SECRETS) && !oauth_file_check(ep->token_file, &err))
+		load_error(ld, config_setting_get_member(g, "token_file"), "\"%s.token_file\": %s",
+		    where, err->message);
+	if (ep->token_refresh >= ep->token_lifetime)
+		load_error(ld, config_setting_get_member(g, "token_refresh"),
+		    "\"%s.token_refresh\" (%d s) must be below \"%s.token_lifetime\" (%d s)",
+		    where, ep->token_refresh, where, ep->token_lifetime);
+	return FALSE;
+}
+
 static void
 load_endpoint(loader *ld, config *cfg, const config_setting_t *g, const char *where,
     endpoint *ep, gboolean is_imap)
@@ -308,6 +391,8 @@ load_endpoint(loader *ld, config *cfg, const config_setting_t *g, const char *wh
 		    "\"%s.ca_file\" %s: %s", where, ep->ca_file, g_strerror(errno));
 	if (is_imap && ep->user == NULL)
 		load_error(ld, g, "missing required setting \"%s.user\"", where);
+	if (!load_endpoint_auth(ld, cfg, g, where, ep))
+		return;
 	if (ep->user != NULL && ep->password_file == NULL)
 		load_error(ld, g, "\"%s.user\" is set but \"%s.password_file\" is missing",
 		    where, where);
@@ -338,6 +423,9 @@ endpoint_clear(endpoint *ep)
 	g_free(ep->user);
 	g_free(ep->password_file);
 	wipe_free(ep->password);
+	g_free(ep->token_command);
+	g_strfreev(ep->token_argv);
+	g_free(ep->token_file);
 }
 
 static void
