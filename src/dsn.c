@@ -55,11 +55,14 @@ static const char *const rx_src[RX_COUNT] = {
 	    "undeliver|undelivered|delivery[ -](?:status|failure|failed|has failed|problem|"
 	    "notification|report|error)|returned mail|return(?:ed)? to sender|failure notice|"
 	    "mail delivery (?:failed|failure|system|subsystem)|could not be delivered|"
-	    "non-?deliver|nondeliver|delivery unsuccessful|mail system error|"
+	    "non-?deliver|nondeliver|delivery unsuccessful|mail system error|mail failed|"
+	    "mail failure|returning (?:message )?to sender|delivery failed|failure|"
 	    "message not delivered|not delivered|unable to deliver|permanent error|"
 	    "user unknown|no such user|could not send|mail could not|rejected|bounced?\\b|"
 	    "unzustellbar|nicht zugestellt|zustellung|non recapitabile|non remis|"
-	    "no entregado|onbestelbaar|nedeliver|nepiegādāt|neizdevās|error sending",
+	    "no entregado|onbestelbaar|nedeliver|nepiegādāt|neizdevās|error sending|"
+	    "\xe3\x83\xa1\xe3\x83\xbc\xe3\x83\xab\xe3\x82\xa8\xe3\x83\xa9\xe3\x83\xbc|"	/* mail error (ja) */
+	    "\xe6\x9c\xaa\xe9\x81\x94|\xe8\xbf\x94\xe9\x80\x81",	/* undelivered, returned (ja) */
 	[RX_FAILURE_TEXT] =
 	    "final-recipient:|action:\\s*failed|\\b[45]\\.\\d{1,3}\\.\\d{1,3}\\b|"
 	    "user unknown|unknown user|no such user|does not exist|mailbox unavailable|"
@@ -450,7 +453,7 @@ walk(walk_ctx *w, GMimeObject *o, int depth)
 /* ---- heuristics ---- */
 
 typedef struct {
-	const char *from_addr, *from_name, *return_path, *subject, *content_type;
+	const char *from_addr, *from_raw, *return_path, *subject, *content_type;
 	const char *auto_submitted, *failed_rcpts;
 } signals;
 
@@ -463,16 +466,32 @@ daemon_address(const char *a)
 	    g_ascii_strncasecmp(a, "mailerdaemon", 12) == 0);
 }
 
+/* The From header as written: "MAILER-DAEMON" often has no domain. */
+static gboolean
+daemon_from(const char *from_raw)
+{
+	static const char *const names[] = {
+		"mailer-daemon", "mailerdaemon", "mail-daemon", "postmaster", "post_master",
+		"mail delivery", NULL,
+	};
+	g_autofree char *low = NULL;
+	const char *const *n;
+
+	if (from_raw == NULL)
+		return FALSE;
+	low = g_ascii_strdown(from_raw, MIN(strlen(from_raw), 512));
+	for (n = names; *n != NULL; n++)
+		if (strstr(low, *n) != NULL)
+			return TRUE;
+	return FALSE;
+}
+
 static gboolean
 system_sender(const signals *s)
 {
 	if (s->return_path != NULL && *s->return_path == '\0')
 		return TRUE;
-	if (daemon_address(s->from_addr))
-		return TRUE;
-	return s->from_name != NULL && (strstr(s->from_name, "Mail Delivery") != NULL ||
-	    g_ascii_strncasecmp(s->from_name, "mailer-daemon", 13) == 0 ||
-	    g_ascii_strncasecmp(s->from_name, "postmaster", 10) == 0);
+	return daemon_address(s->from_addr) || daemon_from(s->from_raw);
 }
 
 static gboolean
@@ -497,8 +516,12 @@ decide(const signals *s, const char *text)
 	 * auto-responder is taken at its word. */
 	if (s->auto_submitted != NULL &&
 	    g_ascii_strncasecmp(s->auto_submitted, "auto-replied", 12) == 0 &&
-	    !daemon_address(s->from_addr))
+	    !daemon_address(s->from_addr) && !daemon_from(s->from_raw))
 		return FALSE;
+	/* Amazon SES forwards bounces as JSON notifications */
+	if (text != NULL && strstr(text, "\"notificationType\"") != NULL &&
+	    strstr(text, "\"Bounce\"") != NULL)
+		return TRUE;
 	if (rx_has(RX_BOUNCE_SUBJECT, s->subject) &&
 	    (system_sender(s) || rx_has(RX_FAILURE_TEXT, text)))
 		return TRUE;
@@ -513,7 +536,7 @@ dsn_looks_like_bounce(const mail_msg *m)
 
 	rx_init();
 	s.from_addr = m->from_addr;
-	s.from_name = m->from_name;
+	s.from_raw = mail_header_get(m, "From");
 	s.return_path = m->return_path;
 	s.subject = m->subject;
 	s.content_type = mail_header_get(m, "Content-Type");
@@ -611,7 +634,7 @@ parse_message(GMimeMessage *msg, const char *raw)
 {
 	GMimeObject *top = GMIME_OBJECT(msg);
 	InternetAddressList *from = g_mime_message_get_from(msg);
-	g_autofree char *from_addr = NULL, *from_name = NULL, *rp = NULL, *subject = NULL;
+	g_autofree char *from_addr = NULL, *rp = NULL, *subject = NULL;
 	g_autofree char *body = NULL, *fr = NULL;
 	walk_ctx w = { 0 };
 	signals s = { 0 };
@@ -623,8 +646,6 @@ parse_message(GMimeMessage *msg, const char *raw)
 		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
 			from_addr = clean_addr(internet_address_mailbox_get_addr(
 			    INTERNET_ADDRESS_MAILBOX(ia)));
-		if (internet_address_get_name(ia) != NULL)
-			from_name = text_header_clean(internet_address_get_name(ia));
 	}
 	if (hdr(top, "Return-Path") != NULL) {
 		rp = g_strdup(hdr(top, "Return-Path"));
@@ -633,9 +654,12 @@ parse_message(GMimeMessage *msg, const char *raw)
 			rp[0] = '\0';
 	}
 	subject = text_decode_header(hdr(top, "Subject") ? hdr(top, "Subject") : "", NULL);
-	ct = hdr(top, "Content-Type");
+	/* GMime 3 keeps Content-* on the top part, not on the message */
+	ct = g_mime_message_get_mime_part(msg) != NULL ?
+	    hdr(g_mime_message_get_mime_part(msg), "Content-Type") : NULL;
 	fr = hdr(top, "X-Failed-Recipients") ? g_strdup(hdr(top, "X-Failed-Recipients")) : NULL;
-	s = (signals){ from_addr, from_name, rp, subject, ct, hdr(top, "Auto-Submitted"), fr };
+	s = (signals){ from_addr, hdr(top, "From"), rp, subject, ct, hdr(top, "Auto-Submitted"),
+	    fr };
 	body = g_strndup(body_of(raw), DSN_SCAN_MAX);
 	if (!decide(&s, body))
 		return NULL;
