@@ -61,6 +61,16 @@ char *text_merge_encoded_words(const char *raw);
  */
 char *text_from_html(const char *html, size_t len, size_t max);
 
+/*
+ * The new text of a reply (UTF-8, as mail.c or text_from_html gives
+ * it): cut at the first quote header ("On ... wrote:" in many
+ * languages, "-----Original Message-----", an Outlook "From: / Sent:"
+ * block), without '>' lines, without the signature ("-- ", mobile
+ * footers); text written below a quote is kept.  Trimmed; never NULL
+ * (src/text_reply.c).
+ */
+char *text_reply_visible(const char *text);
+
 /* Cut s in place to at most max bytes on a UTF-8 character boundary. */
 void text_truncate_utf8(char *s, size_t max);
 
