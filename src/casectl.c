@@ -173,7 +173,9 @@ cmd_list(ctl *c, int argc, char **argv)
 	gboolean json = FALSE;
 	int ch, rc;
 
-	optind = 1;
+	/* 0, not 1: glibc then starts afresh and permutes, so options may
+	 * come after other arguments (main parsed in order, with "+"). */
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
@@ -387,7 +389,7 @@ cmd_show(ctl *c, int argc, char **argv)
 	gboolean json = FALSE;
 	int ch, rc;
 
-	optind = 1;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch != 'j')
 			usage();

@@ -154,6 +154,8 @@ is "$(st reopen)" 64 "reopen without a case exits 64"
 # --- show: the new events ---------------------------------------------------------------
 out=$(ctl show --json CASE-000001)
 ok "json_ok <<<\"\$out\"" "show --json is valid JSON"
+is "$(ctl show CASE-000001 --json | jq_py 'j["id"]')" "CASE-000001" \
+    "options may also follow the case ID"
 is "$(jq_py '",".join(e["kind"] for e in j["events"] if e["actor"] and "casectl" in e["actor"])' <<<"$out")" \
     "note,type,team,reply,resolved,reopened,resolved" "show lists every staff change in order"
 
