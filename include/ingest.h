@@ -26,6 +26,8 @@ typedef enum {
 	INGEST_FOLLOWUP,
 	INGEST_DUPLICATE,	/* stored before: nothing new */
 	INGEST_IGNORED,		/* recorded nowhere as a case; see reason */
+	INGEST_QUARANTINED,	/* held in the quarantine with its reason */
+	INGEST_RECORDED,	/* an auto-reply or bounce noted on its case, no answer */
 } ingest_outcome;
 
 typedef struct {
@@ -59,9 +61,26 @@ gboolean ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_
 gboolean ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
     const char *recipient, ingest_result *r, GError **error);
 
+/*
+ * A message over limits.max_message_size (guard_too_large() on its
+ * RFC822.SIZE): the daemon fetched only its header (imap_fetch_headers)
+ * into the spool as raw_digest.  It becomes a case like any other; the
+ * acknowledgement says that it was too large to be read.
+ */
+gboolean ingest_raw_oversize(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, gint64 size, ingest_result *r, GError **error);
+
+/*
+ * A message released from the quarantine: ingested as if new, but not
+ * screened again (no quarantine, no bounce or auto-reply handling; the
+ * loop table still decides on the acknowledgement).  No source key.
+ */
+gboolean ingest_raw_released(ingest_ctx *ctx, const char *raw_digest, ingest_result *r,
+    GError **error);
+
 void ingest_result_clear(ingest_result *r);
 
-/* "new-case", "follow-up", "duplicate", "ignored". */
+/* "new-case", "follow-up", "duplicate", "ignored", "quarantined", "recorded". */
 const char *ingest_outcome_name(ingest_outcome o);
 
 #endif

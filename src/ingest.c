@@ -14,11 +14,13 @@
 #include <string.h>
 
 #include "cg.h"
+#include "dsn.h"
 #include "guard.h"
 #include "ingest.h"
 #include "log.h"
 #include "mail.h"
 #include "outbox.h"
+#include "quarantine.h"
 #include "thread.h"
 
 const char *
@@ -31,6 +33,10 @@ ingest_outcome_name(ingest_outcome o)
 		return "follow-up";
 	case INGEST_DUPLICATE:
 		return "duplicate";
+	case INGEST_QUARANTINED:
+		return "quarantined";
+	case INGEST_RECORDED:
+		return "recorded";
 	default:
 		return "ignored";
 	}
@@ -143,11 +149,225 @@ add_message(ingest_ctx *ctx, gint64 case_id, const mail_msg *m, const char *role
 		if (store_attachment_add(ctx->st, &at, error) == 0)
 			return 0;
 	}
+	for (i = 0; m->dropped != NULL && i < m->dropped->len; i++)
+		if (!store_event_add(ctx->st, case_id, "dropped", "casegated",
+		    g_ptr_array_index(m->dropped, i), error))
+			return 0;
 	for (i = 0; m->problems != NULL && i < m->problems->len; i++)
 		if (!store_event_add(ctx->st, case_id, "parse-note", "casegated",
 		    g_ptr_array_index(m->problems, i), error))
 			return 0;
 	return msg_row;
+}
+
+/* ---- mail hygiene (issue 5): quarantine, auto-replies, bounces, limits ---- */
+
+/*
+ * How the current call was entered: ingest_raw_oversize and
+ * ingest_raw_released set this around their ingest_raw.  Per thread
+ * (casegated ingests in one thread per mailbox), and not in ingest_ctx,
+ * whose callers initialise it positionally.
+ */
+typedef struct {
+	gint64	 declared_size;	/* RFC822.SIZE of mail fetched header-only; 0: none */
+	gboolean releasing;	/* released from the quarantine: no screening */
+} hygiene_mode;
+
+static _Thread_local hygiene_mode mode;
+
+/* Hold the message in the quarantine (inside the transaction). */
+static gboolean
+hold(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char *source_key,
+    const char *why, ingest_result *r, GError **error)
+{
+	gint64 q = quarantine_add(ctx->st, m, raw_digest, source_key, 0, why, error);
+
+	if (q == 0)
+		return FALSE;
+	r->outcome = INGEST_QUARANTINED;
+	r->decision = g_strdup_printf("quarantined as entry %" G_GINT64_FORMAT ": %s", q, why);
+	return TRUE;
+}
+
+/* May the acknowledgement go out?  *quiet_r gets the reason when not. */
+static gboolean
+ack_allowed(ingest_ctx *ctx, const mail_msg *m, const store_case *c, char **quiet_r,
+    GError **error)
+{
+	g_autoptr(GError) err = NULL;
+
+	*quiet_r = guard_may_send(ctx->cfg, ctx->st, m, c->member, cg_now(), &err);
+	if (err != NULL) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+recorded(ingest_ctx *ctx, gint64 case_id, const char *what, ingest_result *r,
+    GError **error)
+{
+	g_autoptr(store_case) c = store_case_get(ctx->st, case_id, error);
+
+	if (c == NULL)
+		return FALSE;
+	r->outcome = INGEST_RECORDED;
+	r->case_id = case_id;
+	r->public_id = g_strdup(c->public_id);
+	r->decision = g_strdup(what);
+	return TRUE;
+}
+
+/*
+ * An auto-reply (out of office ...) to our mail: noted on its case,
+ * found by the Message-IDs it answers; never answered, and the case is
+ * neither touched nor reopened.
+ */
+static gboolean
+record_autoreply(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest,
+    const char *source_key, ingest_result *r, GError **error)
+{
+	g_autofree char *detail = NULL;
+	gint64 id = case_by_references(ctx->st, m, error);
+
+	if (id < 0)
+		return FALSE;
+	if (id == 0)
+		return hold(ctx, m, raw_digest, source_key,
+		    "auto-reply that answers no mail of ours", r, error);
+	detail = g_strdup_printf("auto-reply from %s: %s", m->from_addr ? m->from_addr :
+	    "an unknown sender", m->subject);
+	if (add_message(ctx, id, m, "auto-reply", raw_digest, source_key, error) == 0 ||
+	    !store_event_add(ctx->st, id, "auto-reply", m->from_addr ? m->from_addr :
+	    "unknown", detail, error))
+		return FALSE;
+	return recorded(ctx, id, "auto-reply recorded on its case; not answered", r, error);
+}
+
+static gboolean
+bounce_event(ingest_ctx *ctx, gint64 id, const dsn_rcpt *x, GError **error)
+{
+	g_autofree char *detail = NULL;
+	gint64 until = 0;
+
+	detail = g_strdup_printf("to <%s>: %s%s%s (%s)", x->addr ? x->addr : "unknown",
+	    x->status ? x->status : "no status", x->diagnostic ? ": " : "",
+	    x->diagnostic ? x->diagnostic : "", x->hard ? "permanent" : x->failed ?
+	    "temporary" : x->action ? x->action : "report");
+	if (!store_event_add(ctx->st, id, x->failed ? "delivery-failure" : "delivery-report",
+	    "casegated", detail, error))
+		return FALSE;
+	if (!x->failed || x->addr == NULL)
+		return TRUE;
+	if (!guard_bounce(ctx->cfg, ctx->st, x->addr, x->hard, x->status, x->diagnostic, id,
+	    cg_now(), &until, error))
+		return FALSE;
+	if (until > 0) {
+		g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(until);
+		g_autofree char *when = g_date_time_format(dt, "%Y-%m-%d");
+		g_autofree char *why = g_strdup_printf("no more mail to <%s> until %s: "
+		    "repeated hard bounces", x->addr, when);
+
+		return store_event_add(ctx->st, id, "suppressed", "casegated", why, error);
+	}
+	return TRUE;
+}
+
+/*
+ * A delivery status notification: matched to our outgoing mail by the
+ * Message-ID of the returned original (or the bounce's own
+ * References), recorded on that case as a delivery failure.  A bounce
+ * for mail we did not send is held in the quarantine and counts for
+ * nothing.
+ */
+static gboolean
+record_bounce(ingest_ctx *ctx, const mail_msg *m, const char *path, const char *raw_digest,
+    const char *source_key, ingest_result *r, GError **error)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(dsn_report) rep = dsn_parse_file(path, &err);
+	gint64 id = 0;
+	guint i;
+
+	if (err != NULL) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	for (i = 0; rep != NULL && i < rep->message_ids->len && id == 0; i++)
+		id = store_case_by_message_id(ctx->st, g_ptr_array_index(rep->message_ids, i),
+		    error);
+	if (id == 0)
+		id = case_by_references(ctx->st, m, error);
+	if (id < 0)
+		return FALSE;
+	if (id == 0)
+		return hold(ctx, m, raw_digest, source_key,
+		    "bounce for mail casegate did not send (no Message-ID of ours in it)", r,
+		    error);
+	if (add_message(ctx, id, m, "bounce", raw_digest, source_key, error) == 0)
+		return FALSE;
+	if (rep == NULL || rep->rcpts->len == 0) {
+		if (!store_event_add(ctx->st, id, "delivery-failure", "casegated",
+		    "a bounce without a readable report", error))
+			return FALSE;
+	}
+	for (i = 0; rep != NULL && i < rep->rcpts->len; i++)
+		if (!bounce_event(ctx, id, g_ptr_array_index(rep->rcpts, i), error))
+			return FALSE;
+	return recorded(ctx, id, "bounce recorded on its case as a delivery failure", r,
+	    error);
+}
+
+/*
+ * Before threading: spam and blocked senders go to the quarantine,
+ * bounces and auto-replies are recorded without an answer.  *handled
+ * says the message needs nothing more.  A released message is not
+ * screened again.
+ */
+static gboolean
+screen(ingest_ctx *ctx, const mail_msg *m, const char *path, const char *raw_digest,
+    const char *source_key, ingest_result *r, gboolean *handled, GError **error)
+{
+	g_autofree char *why = NULL;
+
+	*handled = FALSE;
+	if (mode.releasing)
+		return TRUE;
+	if ((why = guard_quarantine_reason(ctx->cfg, m)) != NULL) {
+		*handled = TRUE;
+		return hold(ctx, m, raw_digest, source_key, why, r, error);
+	}
+	switch (guard_classify(ctx->cfg, m)) {
+	case GUARD_BOUNCE:
+		*handled = TRUE;
+		return record_bounce(ctx, m, path, raw_digest, source_key, r, error);
+	case GUARD_AUTOREPLY:
+		*handled = TRUE;
+		return record_autoreply(ctx, m, raw_digest, source_key, r, error);
+	default:
+		return TRUE;	/* bulk mail is a case; the loop table keeps it unanswered */
+	}
+}
+
+/* Parse with the configured limits; mail fetched header-only says so. */
+static mail_msg *
+parse_limited(ingest_ctx *ctx, const char *path, GError **error)
+{
+	const limits_config *l = &ctx->cfg->limits;
+	mail_limits lim = { l->max_message_size, l->max_attachment_size, l->max_attachments,
+	    l->max_mime_depth, l->max_parts };
+	mail_msg *m = mail_parse_file_limits(path, ctx->sp, &lim, error);
+
+	if (m != NULL && mode.declared_size > 0) {
+		g_autofree char *have = g_format_size(mode.declared_size);
+		g_autofree char *limit = g_format_size(l->max_message_size);
+
+		m->size = mode.declared_size;
+		mail_dropped(m, "the whole message (%s): larger than the %s limit; only its "
+		    "header was read", have, limit);
+	}
+	return m;
 }
 
 static char *
@@ -207,17 +427,17 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 	g_autoptr(store_case) c = NULL;
 	g_autofree char *what = NULL;
 	store_case nc = { 0 };
-	const char *quiet;
+	g_autofree char *quiet = NULL;
 	gint64 id;
 
 	if (ctx->rules != NULL)
 		d = rules_classify(ctx->rules, m, recipient, FALSE);
 	what = describe_decision(d);
-	if (d != NULL && d->ignore) {
-		r->outcome = INGEST_IGNORED;
-		r->decision = g_strdup_printf("ignored by rule \"%s\": %s", d->rule,
+	if (d != NULL && d->ignore && !mode.releasing) {
+		g_autofree char *why = g_strdup_printf("ignored by rule \"%s\": %s", d->rule,
 		    d->ignore_reason ? d->ignore_reason : "no reason given");
-		return TRUE;
+
+		return hold(ctx, m, raw_digest, source_key, why, r, error);
 	}
 	missing = d ? rules_decision_missing(d) : g_ptr_array_new_with_free_func(g_free);
 
@@ -245,7 +465,8 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 	    what, error))
 		return FALSE;
 
-	quiet = guard_no_autoreply(ctx->cfg, m);
+	if (!ack_allowed(ctx, m, c, &quiet, error))
+		return FALSE;
 	if (quiet != NULL) {
 		if (!store_event_add(ctx->st, id, "no-ack", "casegated", quiet, error))
 			return FALSE;
@@ -253,7 +474,8 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 	} else {
 		outbox_ack_info info = { c, m, missing };
 
-		if (outbox_queue_ack(ctx->cfg, ctx->st, ctx->sp, &info, error) == 0)
+		if (outbox_queue_ack(ctx->cfg, ctx->st, ctx->sp, &info, error) == 0 ||
+		    !guard_sent(ctx->st, c->member, "ack", id, cg_now(), error))
 			return FALSE;
 		r->decision = g_strdup_printf("%s; acknowledgement queued%s", what,
 		    missing->len ? " (asks for missing fields)" : "");
@@ -360,6 +582,55 @@ undo(ingest_ctx *ctx, gboolean in_txn, GError **error)
 	return store_rollback_to(ctx->st, error);
 }
 
+/* An unparseable message is held in the quarantine, in its own transaction. */
+static gboolean
+hold_unparseable(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *why, gboolean in_txn, ingest_result *r, GError **error)
+{
+	g_autofree char *reason = g_strdup_printf("unparseable: %s", why);
+
+	if (mode.releasing) {
+		r->outcome = INGEST_IGNORED;
+		r->decision = g_strdup_printf("still %s", reason);
+		return TRUE;
+	}
+	if (!(in_txn ? store_savepoint(ctx->st, error) : store_begin(ctx->st, error)))
+		return FALSE;
+	if (!hold(ctx, NULL, raw_digest, source_key, reason, r, error) ||
+	    !(in_txn ? store_release(ctx->st, error) : store_commit(ctx->st, error))) {
+		undo(ctx, in_txn, NULL);
+		ingest_result_clear(r);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+ingest_raw_oversize(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, gint64 size, ingest_result *r, GError **error)
+{
+	hygiene_mode saved = mode;
+	gboolean ok;
+
+	mode.declared_size = size;
+	ok = ingest_raw(ctx, raw_digest, source_key, recipient, r, error);
+	mode = saved;
+	return ok;
+}
+
+gboolean
+ingest_raw_released(ingest_ctx *ctx, const char *raw_digest, ingest_result *r,
+    GError **error)
+{
+	hygiene_mode saved = mode;
+	gboolean ok;
+
+	mode.releasing = TRUE;
+	ok = ingest_raw(ctx, raw_digest, NULL, NULL, r, error);
+	mode = saved;
+	return ok;
+}
+
 /*
  * in_txn: the caller holds a transaction (group commit); this message
  * gets a savepoint, released on success, rolled back otherwise.
@@ -373,7 +644,7 @@ ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 	g_autoptr(mail_msg) m = NULL;
 	const char *via = NULL;
 	gint64 case_id = 0, seen, id;
-	gboolean ok;
+	gboolean ok, handled = FALSE;
 
 	memset(r, 0, sizeof(*r));
 	if (path == NULL) {
@@ -386,16 +657,17 @@ ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 	if (seen > 0)
 		return duplicate(ctx, case_id, "source or content", r, error);
 
-	m = mail_parse_file(path, ctx->sp, &perr);
+	if (!mode.releasing && (seen = store_quarantine_seen(ctx->st, source_key, raw_digest,
+	    error)) != 0)
+		return seen > 0 ? duplicate(ctx, 0, "quarantine entry", r, error) : FALSE;
+	m = parse_limited(ctx, path, &perr);
 	if (m == NULL) {
 		if (perr->code == CG_ERROR_TEMP) {
 			g_propagate_error(error, g_steal_pointer(&perr));
 			return FALSE;
 		}
-		r->outcome = INGEST_IGNORED;
-		r->decision = g_strdup_printf("unparseable (%s); raw copy kept as %s",
-		    perr->message, raw_digest);
-		return TRUE;
+		return hold_unparseable(ctx, raw_digest, source_key, perr->message, in_txn, r,
+		    error);
 	}
 	r->message_id = g_strdup(m->message_id);
 	if (m->message_id != NULL) {
@@ -408,13 +680,16 @@ ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 
 	if (!(in_txn ? store_savepoint(ctx->st, error) : store_begin(ctx->st, error)))
 		return FALSE;
-	id = find_case(ctx, m, &via, error);
-	if (id < 0)
-		ok = FALSE;
-	else if (id > 0)
-		ok = follow_up(ctx, id, via, m, raw_digest, source_key, r, error);
-	else
-		ok = new_case(ctx, m, raw_digest, source_key, recipient, r, error);
+	ok = screen(ctx, m, path, raw_digest, source_key, r, &handled, error);
+	if (ok && !handled) {
+		id = find_case(ctx, m, &via, error);
+		if (id < 0)
+			ok = FALSE;
+		else if (id > 0)
+			ok = follow_up(ctx, id, via, m, raw_digest, source_key, r, error);
+		else
+			ok = new_case(ctx, m, raw_digest, source_key, recipient, r, error);
+	}
 	if (ok && r->outcome == INGEST_IGNORED) {
 		if (undo(ctx, in_txn, error))
 			return TRUE;

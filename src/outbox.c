@@ -187,6 +187,25 @@ case_type_line(const store_case *c)
 	return g_string_free(out, FALSE);
 }
 
+/* {{dropped_block}}{{dropped}}: what a limit left out of the member's mail (mail.c). */
+static void
+ack_dropped(GHashTable *v, const mail_msg *orig)
+{
+	GString *dropped = g_string_new(NULL);
+	guint i;
+
+	for (i = 0; orig != NULL && orig->dropped != NULL && i < orig->dropped->len; i++) {
+		g_autofree char *line = one_line(g_ptr_array_index(orig->dropped, i));
+
+		if (*line != '\0')
+			g_string_append_printf(dropped, "  - %s\n", line);
+	}
+	g_hash_table_insert(v, "dropped_block", g_strdup(dropped->len == 0 ? "" :
+	    "\nYour message was over our limits, so we could not keep all of it.\n"
+	    "Left out were:\n\n"));
+	g_hash_table_insert(v, "dropped", g_string_free(dropped, FALSE));
+}
+
 static GHashTable *
 ack_vars(const config *cfg, const outbox_ack_info *info)
 {
@@ -215,6 +234,7 @@ ack_vars(const config *cfg, const outbox_ack_info *info)
 	    "\nTo handle your request we still need the following. Please reply\n"
 	    "to this message with:\n\n"));
 	g_hash_table_insert(v, "missing", g_string_free(missing, FALSE));
+	ack_dropped(v, info->orig);
 	g_hash_table_insert(v, "gateway_name", one_line(cfg->name));
 	g_hash_table_insert(v, "gateway_address", one_line(cfg->address));
 	return v;
