@@ -331,6 +331,13 @@ gboolean store_case_set_linked(store *st, gint64 case_id, gint64 linked_to, GErr
 gint64 store_case_linked_to(store *st, gint64 case_id, GError **error);
 /* Time of the newest event of kind on a case, 0 if none, -1 on error. */
 gint64 store_case_last_event(store *st, gint64 case_id, const char *kind, GError **error);
+/*
+ * The visible new text of a message (quotes and signature trimmed),
+ * stored beside its full text; get returns NULL when unset or on error.
+ */
+gboolean store_message_set_visible(store *st, gint64 message_row, const char *visible,
+    GError **error);
+char *store_message_visible(store *st, gint64 message_row, GError **error);
 
 /* All NULL-safe. */
 void store_case_free(store_case *c);

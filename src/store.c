@@ -197,12 +197,18 @@ static const char migration_conversations[] =
 	"  added INTEGER NOT NULL,"
 	"  PRIMARY KEY (case_id, addr)) WITHOUT ROWID;";
 
+/* The visible new text of an incoming message (quotes and signature
+ * trimmed), kept beside the full text. */
+static const char migration_visible[] =
+	"ALTER TABLE messages ADD COLUMN visible TEXT;";
+
 /* Step i brings the schema from version i to i + 1.  Append only. */
 static const char *const migrations[] = {
 	migration_1,
 	migration_daemon_status,
 	migration_hygiene,
 	migration_conversations,
+	migration_visible,
 };
 #define STORE_VERSION	((int)G_N_ELEMENTS(migrations))
 
@@ -2455,4 +2461,38 @@ store_case_last_event(store *st, gint64 case_id, const char *kind, GError **erro
 	}
 	return int_query(st, "SELECT max(at) FROM events WHERE case_id = ?1 AND kind = ?2",
 	    case_id, kind, error, "last event of case");
+}
+
+gboolean
+store_message_set_visible(store *st, gint64 message_row, const char *visible, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "UPDATE messages SET visible = ?2 WHERE id = ?1",
+	    error);
+	g_autofree char *missing = g_strdup_printf("no message %" G_GINT64_FORMAT, message_row);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, message_row, &rc);
+	bind_text(s, 2, visible, &rc);
+	return run_one(st, s, rc, error, "set visible text", missing);
+}
+
+char *
+store_message_visible(store *st, gint64 message_row, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "SELECT visible FROM messages WHERE id = ?1",
+	    error);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return NULL;
+	bind_int64(s, 1, message_row, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return col_text(s, 0);
+	if (rc != SQLITE_DONE)
+		db_error(st, rc, error, "visible text");
+	return NULL;
 }
