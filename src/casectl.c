@@ -27,6 +27,7 @@
 #include "json.h"
 #include "log.h"
 #include "outbox.h"
+#include "quarantine.h"
 #include "report.h"
 #include "rules.h"
 #include "spool.h"
@@ -63,7 +64,9 @@ usage(void)
 	    "       casectl [-f config] outbox list [--json] [--state queued|sent|failed]\n"
 	    "       casectl [-f config] outbox retry ID|--all-failed\n"
 	    "       casectl [-f config] stats [--json]\n"
-	    "       casectl [-f config] status [--json]\n");
+	    "       casectl [-f config] status [--json]\n"
+	    "       casectl [-f config] quarantine list [--json] [--all]\n"
+	    "       casectl [-f config] quarantine show|release|delete ID\n");
 	exit(CG_EX_USAGE);
 }
 
@@ -1772,6 +1775,121 @@ cmd_status(ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * casectl quarantine list|show|release|delete: what casegate held back
+ * (spam, blocked senders, ignored by a rule, unparseable, bounces and
+ * auto-replies matching none of our mail).  Release ingests the message
+ * as if it were new.
+ */
+static int
+quarantine_id(const char *arg, gint64 *id_r)
+{
+	char *end = NULL;
+
+	*id_r = g_ascii_strtoll(arg, &end, 10);
+	if (end == arg || *end != '\0' || *id_r <= 0) {
+		fprintf(stderr, "casectl: \"%s\" is not a quarantine entry number (see "
+		    "casectl quarantine list)\n", arg);
+		return CG_EX_USAGE;
+	}
+	return 0;
+}
+
+static int
+quarantine_failed(const char *what, GError *err)
+{
+	if (err != NULL && err->code == CG_ERROR_PERM) {
+		fprintf(stderr, "casectl: quarantine %s: %s\n", what, err->message);
+		return EX_NOCASE;
+	}
+	return ctl_store_failed(err);
+}
+
+static int
+quarantine_list(ctl *c, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	gboolean json = FALSE, all = FALSE;
+	int i, rc;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = TRUE;
+		else if (strcmp(argv[i], "--all") == 0)
+			all = TRUE;
+		else
+			usage();
+	}
+	if ((rc = open_store(c)) != 0)
+		return rc;
+	if (!quarantine_print_list(c->st, all, json, stdout, &err))
+		return ctl_store_failed(err);
+	return 0;
+}
+
+static int
+quarantine_release_one(ctl *c, gint64 id)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(spool) sp = NULL;
+	g_autoptr(rules) r = NULL;
+	ingest_ctx ctx = { 0 };
+	ingest_result res;
+	int rc;
+
+	if (c->cfg->rules != NULL && (rc = ctl_rules(c, &r)) != 0)
+		return rc;
+	if ((sp = spool_open(c->cfg->spool, &err)) == NULL)
+		return ctl_store_failed(err);
+	ctx.cfg = c->cfg;
+	ctx.st = c->st;
+	ctx.sp = sp;
+	ctx.rules = r;
+	if (!quarantine_release(&ctx, id, &res, &err))
+		return quarantine_failed("release", err);
+	printf("released entry %" G_GINT64_FORMAT ": %s %s: %s\n", id,
+	    res.public_id ? res.public_id : "-", ingest_outcome_name(res.outcome),
+	    res.decision ? res.decision : "");
+	ingest_result_clear(&res);
+	return 0;
+}
+
+static int
+cmd_quarantine(ctl *c, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(spool) sp = NULL;
+	gint64 id;
+	int rc;
+
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[1], "list") == 0)
+		return quarantine_list(c, argc, argv);
+	if (argc != 3 || (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "release") != 0 &&
+	    strcmp(argv[1], "delete") != 0))
+		usage();
+	if ((rc = quarantine_id(argv[2], &id)) != 0)
+		return rc;
+	if (strcmp(argv[1], "show") == 0) {
+		if ((rc = open_store(c)) != 0)
+			return rc;
+		if ((sp = spool_open(c->cfg->spool, &err)) == NULL ||
+		    !quarantine_print_one(c->st, sp, id, stdout, &err))
+			return quarantine_failed("show", err);
+		return 0;
+	}
+	if ((rc = open_store_rw(c)) != 0)
+		return rc;
+	if (strcmp(argv[1], "release") == 0)
+		return quarantine_release_one(c, id);
+	if ((sp = spool_open(c->cfg->spool, &err)) == NULL ||
+	    !quarantine_delete(c->st, sp, id, &err))
+		return quarantine_failed("delete", err);
+	printf("deleted entry %" G_GINT64_FORMAT "\n", id);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1826,6 +1944,8 @@ main(int argc, char **argv)
 		rc = cmd_outbox(&c, argc, argv);
 	else if (strcmp(argv[0], "stats") == 0)
 		rc = cmd_stats(&c, argc, argv);
+	else if (strcmp(argv[0], "quarantine") == 0)
+		rc = cmd_quarantine(&c, argc, argv);
 	else if (strcmp(argv[0], "status") == 0)
 		rc = cmd_status(&c, argc, argv);
 	else {
