@@ -54,7 +54,7 @@ TEST_SCRIPTS := $(sort $(wildcard tests/[0-9]*.t))
 # Programs the integration scripts drive: tests/NAME-driver.c
 TEST_TOOLS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*-driver.c))
 
-.PHONY: all check check-unit check-san demo bench install clean
+.PHONY: all check check-unit check-san demo bench bench-tools install clean
 all: $(BINS)
 
 $(B)/obj/%.o: src/%.c
@@ -90,9 +90,22 @@ check-san:
 demo: $(BINS)
 	CG_BUILD=$(abspath $(B)) CG_TOP=$(CURDIR) sh tests/demo.sh
 
+# bench/README.md.  Two daemons: group commit (the default) and
+# casegated-g1, one transaction per message, to compare in one run.
+BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+
+$(B)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+$(B)/casegated-g1: src/casegated.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -DCG_COMMIT_GROUP=1 $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+bench-tools: $(BENCH_TOOLS) $(B)/casegated-g1
+
 bench:
-	$(MAKE) B=build-bench OPT="-O2 -g -DNDEBUG" all
-	CG_BUILD=$(abspath build-bench) CG_TOP=$(CURDIR) sh bench/run.sh
+	$(MAKE) B=build-bench OPT="-O2 -g -DNDEBUG" all bench-tools
+	CG_BUILD=$(abspath build-bench) CG_TOP=$(CURDIR) bash bench/run.sh
 
 install: $(BINS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
@@ -118,4 +131,4 @@ install: $(BINS)
 clean:
 	rm -rf build build-san build-bench
 
--include $(LIB_OBJ:.o=.d) $(B)/obj/casegated.d $(B)/obj/casectl.d $(TEST_BINS:=.d) $(TEST_TOOLS:=.d)
+-include $(LIB_OBJ:.o=.d) $(B)/obj/casegated.d $(B)/obj/casectl.d $(TEST_BINS:=.d) $(TEST_TOOLS:=.d) $(BENCH_TOOLS:=.d)

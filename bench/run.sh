@@ -1,0 +1,298 @@
+#!/bin/bash
+# run.sh - `make bench`: casegated against the raw IMAP baseline, in one
+# run on one machine, so ratios mean something on a shared, noisy box.
+# See bench/README.md for what each figure means and how it is taken.
+#
+# Phases, in this order (later ones must not compete with earlier ones
+# for the two cores):
+#   corpus    gen-corpus: 10,000 member messages + one of 50 MB, written
+#             as Maildir files, hard-linked into two backlog users
+#   rules     rules-bench: the corpus against 500 rules, in-process
+#   baseline  imap-baseline: UID FETCH of every body over verified TLS
+#   ingest    casegated (group commit) on the first backlog, then
+#             casegated-g1 (one transaction per message) on the second:
+#             wall, msgs/s, CPU per message, peak RSS (VmHWM)
+#   latency   casegated in IDLE, 200 messages through Postfix one at a
+#             time: 250 -> case committed, 250 -> ack in the mailbox
+#   outbox    5,000 acknowledgements re-queued, casegated delivers them
+#             through Postfix (STARTTLS): messages per second
+# Prints a table and writes bench/results.json.
+#
+# Knobs (environment): BENCH_COUNT (10000), BENCH_BIG_MB (50), BENCH_SEED
+# (8), BENCH_LATENCY (200), BENCH_OUTBOX (5000), BENCH_RULES (500),
+# BENCH_OUT (bench/results.json), CG_KEEP=1 keeps the temp dir.
+#
+# During the ingest runs acknowledgements go to a local smtp-sink, a
+# relay that accepts everything at once: the daemon does all of its
+# outbox work (compose, send, mark sent) but Postfix's own queue and
+# LMTP delivery do not eat the CPU the ingest is measured on; the outbox
+# phase then measures delivery through the real Postfix.
+set -u
+
+CG_TOP=${CG_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+CG_BUILD=${CG_BUILD:-$CG_TOP/build-bench}
+. "$CG_TOP/tests/lib/servers.sh"
+
+COUNT=${BENCH_COUNT:-10000}
+BIG_MB=${BENCH_BIG_MB:-50}
+SEED=${BENCH_SEED:-8}
+LAT_N=${BENCH_LATENCY:-200}
+OUT_N=${BENCH_OUTBOX:-5000}
+RULES_N=${BENCH_RULES:-500}
+OUT=${BENCH_OUT:-$CG_TOP/bench/results.json}
+TOOLS=$CG_BUILD/bench
+TOTAL=$((COUNT + (BIG_MB > 0 ? 1 : 0)))
+CLK_TCK=$(getconf CLK_TCK)
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+json_get() { sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" <<<"$1"; }	# json key
+
+for f in "$CG_BUILD/casegated" "$CG_BUILD/casegated-g1" "$TOOLS/gen-corpus" \
+    "$TOOLS/imap-baseline" "$TOOLS/rules-bench" "$TOOLS/latency"; do
+	[ -x "$f" ] || die "$f is missing: run make bench"
+done
+command -v smtp-sink >/dev/null || die "smtp-sink (package postfix) is missing"
+
+T0=$(now_ms)
+servers_start || die "the test servers did not start"
+SINK_PORT=$((IMAP_PORT + 9))	# the spare port of our block
+DC() { doveadm -c "$DOVECOT_CONF" "$@"; }
+inbox_count() { DC -f flow mailbox status -u "$1" messages "${2:-INBOX}" 2>>"$CG_T/doveadm.err" |
+    sed -n 's/.*messages=\([0-9]*\).*/\1/p'; }
+
+# --- corpus -------------------------------------------------------------
+CORPUS=$CG_T/corpus
+say "corpus: $COUNT messages + ${BIG_MB} MB, seed $SEED"
+t=$(now_ms)
+corpus_json=$("$TOOLS/gen-corpus" "$CORPUS" "$COUNT" "$SEED" "$BIG_MB") ||
+    die "gen-corpus failed"
+chown -R nobody:nogroup "$CORPUS"
+for u in benchg bench1; do
+	mail_user_add "$u" "pw-$u" || die "mail_user_add $u"
+	h=$CG_T/dovecot/home/$u
+	mkdir -p "$h/Maildir/new" "$h/Maildir/tmp"
+	cp -al "$CORPUS/cur" "$h/Maildir/cur"	# same files, no copy
+	chown -R nobody:nogroup "$h"
+	# the first look also builds Dovecot's index; retry a busy moment
+	for i in 1 2 3 4 5; do
+		n=$(inbox_count "$u")
+		[ "$n" = "$TOTAL" ] && break
+		sleep 0.5
+	done
+	[ "$n" = "$TOTAL" ] || die "$u: $n messages in INBOX, expected $TOTAL"
+done
+corpus_ms=$(( $(now_ms) - t ))
+say "corpus: $corpus_json in $corpus_ms ms"
+
+# --- rules --------------------------------------------------------------
+say "rules: $COUNT messages against $RULES_N rules"
+rules_json=$("$TOOLS/rules-bench" "$CG_TOP/rules/default.rules" "$CORPUS" "$COUNT" \
+    "$RULES_N") || die "rules-bench failed"
+
+# --- baseline -----------------------------------------------------------
+say "baseline: UID FETCH of every body (user benchg)"
+base_json=$("$TOOLS/imap-baseline" localhost "$IMAPS_PORT" benchg "$CG_T/pw/benchg" \
+    "$CA_PEM" INBOX 50) || die "imap-baseline failed: $base_json"
+base_ms=$(json_get "$base_json" wall_ms)
+
+# --- casegated configurations ---------------------------------------------
+conf_write() {		# file user dbdir smtp-port smtp-tls
+	mkdir -p "$3"
+	{
+	cat <<-EOF
+	gateway = {
+	  address = "members@example.test";
+	  name = "Member Services";
+	  domain = "example.test";
+	};
+	imap = {
+	  name = "$2";
+	  host = "localhost";
+	  port = $IMAPS_PORT;
+	  tls = "implicit";
+	  ca_file = "$CA_PEM";
+	  system_ca = false;
+	  user = "$2";
+	  password_file = "$CG_T/pw/$2";
+	  folder = "INBOX";
+	  processed_folder = "Processed";
+	  timeout = 30;
+	  poll_interval = 2;
+	};
+	EOF
+	if [ "$5" = none ]; then
+		printf 'smtp = { host = "localhost"; port = %s; tls = "none"; timeout = 30; };\n' "$4"
+	else
+		printf 'smtp = { host = "localhost"; port = %s; tls = "%s"; ca_file = "%s"; system_ca = false; timeout = 30; };\n' "$4" "$5" "$CA_PEM"
+	fi
+	cat <<-EOF
+	outbox = { retry_min = 1; retry_max = 5; };
+	database = "$3/casegate.db";
+	spool = "$3/spool";
+	rules = "$CG_TOP/rules/default.rules";
+	templates = "$CG_TOP/templates";
+	EOF
+	} >"$1"
+	"$CG_BUILD/casegated" -n -f "$1" >/dev/null 2>"$1.err" ||
+	    die "casegated -n refuses $1: $(cat "$1.err")"
+}
+
+DAEMON_PID=
+daemon_start() {	# binary conf log
+	"$1" -d -f "$2" >>"$3" 2>&1 &
+	DAEMON_PID=$!
+	servers_cleanup_add "daemon_stop"
+}
+daemon_stop() {
+	local i
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+}
+sink_start() {
+	smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 256 >"$CG_T/sink.log" 2>&1 &
+	SINK_PID=$!
+	servers_cleanup_add "kill $SINK_PID"
+	wait_until 5 _cg_greets "$SINK_PORT" 220 || die "smtp-sink did not start"
+}
+
+# --- ingest ---------------------------------------------------------------
+# Sets ING_<label>_*: wall_ms cpu_ms rss_kb cases moved sent
+ingest_run() {		# label binary user
+	local label=$1 bin=$2 user=$3 dir=$CG_T/$1 t0 t1 n stat utime stime rss
+	conf_write "$CG_T/$label.conf" "$user" "$dir" "$SINK_PORT" none
+	say "ingest ($label): $TOTAL messages, $(basename "$bin")"
+	t0=$(now_ms)
+	daemon_start "$bin" "$CG_T/$label.conf" "$CG_T/$label.log"
+	while :; do
+		n=$(inbox_count "$user")
+		[ "$n" = 0 ] && break
+		kill -0 "$DAEMON_PID" 2>/dev/null || die "casegated ($label) died: $(tail -5 "$CG_T/$label.log")"
+		[ $(( $(now_ms) - t0 )) -lt 900000 ] || die "ingest ($label): still $n in INBOX after 15 min"
+		sleep 0.2
+	done
+	t1=$(now_ms)
+	stat=$(cut -d' ' -f14,15 "/proc/$DAEMON_PID/stat")
+	utime=${stat% *}
+	stime=${stat#* }
+	rss=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$DAEMON_PID/status")
+	daemon_stop
+	printf -v "ING_${label}_wall" %s $((t1 - t0))
+	printf -v "ING_${label}_cpu" %s $(( (utime + stime) * 1000 / CLK_TCK ))
+	printf -v "ING_${label}_rss" %s "$rss"
+	printf -v "ING_${label}_cases" %s "$(sqlite3 -readonly "$dir/casegate.db" "SELECT count(*) FROM cases")"
+	printf -v "ING_${label}_msgs" %s "$(sqlite3 -readonly "$dir/casegate.db" "SELECT count(*) FROM messages WHERE direction = 'in'")"
+	printf -v "ING_${label}_moved" %s "$(inbox_count "$user" Processed)"
+	printf -v "ING_${label}_sent" %s "$(sqlite3 -readonly "$dir/casegate.db" "SELECT count(*) FROM outbox WHERE state = 'sent'")"
+}
+
+sink_start
+ingest_run group "$CG_BUILD/casegated" benchg
+ingest_run single "$CG_BUILD/casegated-g1" bench1
+kill "$SINK_PID" 2>/dev/null
+
+# --- latency --------------------------------------------------------------
+say "latency: $LAT_N messages through Postfix, one at a time"
+conf_write "$CG_T/lat.conf" members "$CG_T/lat" "$SMTP_PORT" starttls
+daemon_start "$CG_BUILD/casegated" "$CG_T/lat.conf" "$CG_T/lat.log"
+wait_until 15 grep -q "connected to" "$CG_T/lat.log" || die "latency: casegated did not connect"
+sleep 1		# into IDLE
+lat_json=$("$TOOLS/latency" "$SMTP_PORT" alice@example.test members@example.test \
+    "$CG_T/lat/casegate.db" "$CG_T/dovecot/home/alice/Maildir" "$LAT_N") ||
+    say "latency: some messages were lost (see above)"
+daemon_stop
+
+# --- outbox ---------------------------------------------------------------
+say "outbox: $OUT_N acknowledgements through Postfix"
+db=$CG_T/group/casegate.db
+sqlite3 "$db" "UPDATE outbox SET state = 'queued', next_attempt = 0, attempts = 0, sent_at = NULL
+    WHERE id IN (SELECT id FROM outbox WHERE kind = 'ack' ORDER BY id LIMIT $OUT_N)"
+queued() { sqlite3 -readonly "$db" "SELECT count(*) FROM outbox WHERE state = 'queued'" 2>/dev/null; }
+out_q=$(queued)
+conf_write "$CG_T/outbox.conf" benchg "$CG_T/group" "$SMTP_PORT" starttls
+t0=$(now_ms)
+daemon_start "$CG_BUILD/casegated" "$CG_T/outbox.conf" "$CG_T/outbox.log"
+while [ "$(queued)" != 0 ]; do
+	[ $(( $(now_ms) - t0 )) -lt 300000 ] || { say "outbox: not drained in 5 min"; break; }
+	sleep 0.1
+done
+out_ms=$(( $(now_ms) - t0 ))
+out_left=$(queued)
+daemon_stop
+out_sent=$((out_q - out_left))
+
+# --- report ---------------------------------------------------------------
+total_ms=$(( $(now_ms) - T0 ))
+r() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "null" }'; }
+rate() { awk -v n="$1" -v ms="$2" 'BEGIN { if (ms > 0) printf "%.1f", n * 1000 / ms; else print "null" }'; }
+per() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", a / n; else print "null" }'; }
+
+g_rate=$(rate "$TOTAL" "$ING_group_wall")
+s_rate=$(rate "$TOTAL" "$ING_single_wall")
+g_cpu=$(per "$ING_group_cpu" "$TOTAL")
+s_cpu=$(per "$ING_single_cpu" "$TOTAL")
+ratio_g=$(r "$ING_group_wall" "$base_ms")
+ratio_s=$(r "$ING_single_wall" "$base_ms")
+gc_speedup=$(r "$ING_single_wall" "$ING_group_wall")
+gc_cpu=$(r "$ING_single_cpu" "$ING_group_cpu")
+out_rate=$(rate "$out_sent" "$out_ms")
+lat_c50=$(sed -n 's/.*"to_commit":{[^}]*"p50_ms":\([-0-9.]*\).*/\1/p' <<<"$lat_json")
+lat_c95=$(sed -n 's/.*"to_commit":{[^}]*"p95_ms":\([-0-9.]*\).*/\1/p' <<<"$lat_json")
+lat_c99=$(sed -n 's/.*"to_commit":{[^}]*"p99_ms":\([-0-9.]*\).*/\1/p' <<<"$lat_json")
+lat_a50=$(sed -n 's/.*"to_ack":{[^}]*"p50_ms":\([-0-9.]*\).*/\1/p' <<<"$lat_json")
+lat_a95=$(sed -n 's/.*"to_ack":{[^}]*"p95_ms":\([-0-9.]*\).*/\1/p' <<<"$lat_json")
+lat_a99=$(sed -n 's/.*"to_ack":{[^}]*"p99_ms":\([-0-9.]*\).*/\1/p' <<<"$lat_json")
+rules_rate=$(json_get "$rules_json" msgs_per_s)
+
+{
+printf '\n%-52s %14s %14s\n' "casegate bench ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ))" "value" "target"
+printf '%-52s %14s %14s\n' "corpus: messages (+ ${BIG_MB} MB one)" "$TOTAL" ""
+printf '%-52s %14s %14s\n' "(a) baseline UID FETCH, wall ms" "$base_ms" ""
+printf '%-52s %14s %14s\n' "(b) ingest, group commit: wall ms" "$ING_group_wall" ""
+printf '%-52s %14s %14s\n' "    messages/s" "$g_rate" ""
+printf '%-52s %14s %14s\n' "    CPU ms per message" "$g_cpu" ""
+printf '%-52s %14s %14s\n' "    peak RSS KB (VmHWM)" "$ING_group_rss" "<= 65536"
+printf '%-52s %14s %14s\n' "    cases / messages / moved / acks sent" \
+    "$ING_group_cases/$ING_group_msgs/$ING_group_moved/$ING_group_sent" ""
+printf '%-52s %14s %14s\n' "(c) ratio b/a" "$ratio_g" "<= 1.5"
+printf '%-52s %14s %14s\n' "(b') ingest, one transaction per message: wall ms" "$ING_single_wall" ""
+printf '%-52s %14s %14s\n' "    messages/s" "$s_rate" ""
+printf '%-52s %14s %14s\n' "    CPU ms per message" "$s_cpu" ""
+printf '%-52s %14s %14s\n' "    peak RSS KB (VmHWM)" "$ING_single_rss" ""
+printf '%-52s %14s %14s\n' "    ratio b'/a" "$ratio_s" ""
+printf '%-52s %14s %14s\n' "    group commit speed-up: wall b'/b, CPU b'/b" "$gc_speedup, $gc_cpu" ""
+printf '%-52s %14s %14s\n' "(d) 250 -> case committed p50/p95/p99 ms" "$lat_c50/$lat_c95/$lat_c99" "p99 <= 1000"
+printf '%-52s %14s %14s\n' "    250 -> ack in mailbox p50/p95/p99 ms" "$lat_a50/$lat_a95/$lat_a99" ""
+printf '%-52s %14s %14s\n' "(e) outbox through Postfix: msgs/s ($out_sent sent)" "$out_rate" ">= 300"
+printf '%-52s %14s %14s\n' "(f) rules: msgs/s ($RULES_N rules)" "$rules_rate" ">= 20000"
+printf '%-52s %14s %14s\n' "whole bench, s" "$((total_ms / 1000))" "<= 600"
+} | tee "$CG_T/table.txt"
+
+cat >"$OUT" <<EOF
+{
+  "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "host": {"cores": $(nproc), "kernel": "$(uname -r)"},
+  "commit": "$(git -C "$CG_TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+  "corpus": $corpus_json,
+  "a_baseline": $base_json,
+  "b_ingest_group_commit": {"wall_ms": $ING_group_wall, "msgs_per_s": $g_rate, "cpu_ms": $ING_group_cpu, "cpu_ms_per_msg": $g_cpu, "peak_rss_kb": $ING_group_rss, "cases": $ING_group_cases, "messages": $ING_group_msgs, "moved": $ING_group_moved, "acks_sent": $ING_group_sent},
+  "b_ingest_one_txn_per_msg": {"wall_ms": $ING_single_wall, "msgs_per_s": $s_rate, "cpu_ms": $ING_single_cpu, "cpu_ms_per_msg": $s_cpu, "peak_rss_kb": $ING_single_rss, "cases": $ING_single_cases, "messages": $ING_single_msgs, "moved": $ING_single_moved, "acks_sent": $ING_single_sent},
+  "c_ratio_b_over_a": $ratio_g,
+  "c_ratio_one_txn_over_a": $ratio_s,
+  "group_commit_speedup": {"wall": $gc_speedup, "cpu": $gc_cpu},
+  "d_latency": ${lat_json:-null},
+  "e_outbox": {"queued": $out_q, "sent": $out_sent, "wall_ms": $out_ms, "msgs_per_s": $out_rate},
+  "f_rules": $rules_json,
+  "targets": {"ratio_b_over_a_max": 1.5, "peak_rss_kb_max": 65536, "commit_p99_ms_max": 1000, "outbox_msgs_per_s_min": 300, "rules_msgs_per_s_min": 20000},
+  "total_s": $((total_ms / 1000))
+}
+EOF
+say "wrote $OUT"
