@@ -69,6 +69,15 @@ GArray *imap_list_from(imap_conn *c, guint32 min_uid, GError **error);
 GArray *imap_fetch(imap_conn *c, spool *sp, const guint32 *uids, guint n, GError **error);
 void imap_fetched_array_free(GArray *a);
 
+/*
+ * The same with BODY.PEEK[HEADER]: only the header block of each
+ * message, for mail over the size limit (guard_too_large()), which is
+ * then ingested with ingest_raw_oversize().  imap_fetched.size is the
+ * header's size.
+ */
+GArray *imap_fetch_headers(imap_conn *c, spool *sp, const guint32 *uids, guint n,
+    GError **error);
+
 /* Move uids to folder: UID MOVE, or COPY + STORE \Deleted + UID EXPUNGE. */
 gboolean imap_move(imap_conn *c, const guint32 *uids, guint n, const char *folder,
     GError **error);

@@ -694,6 +694,7 @@ typedef struct {
 	GArray		*out;		/* imap_fetched */
 	GHashTable	*seen;		/* UIDs already committed */
 	GError		*error;		/* first spool error; aborts the fetch */
+	gboolean	 headers_only;	/* BODY.PEEK[HEADER]: mail over the size limit */
 } fetch_ctx;
 
 static bool
@@ -859,7 +860,8 @@ imap_fetch_batch(imap_conn *c, fetch_ctx *fc, GError **error)
 	ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft,
-	    mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
+	    mailimap_fetch_att_new_body_peek_section(fc->headers_only ?
+	    mailimap_section_new_header() : mailimap_section_new(NULL)));
 
 	/*
 	 * libetpan 1.9.4 hands the message-attribute handler to its parser
@@ -909,8 +911,9 @@ imap_fetched_clear(gpointer p)
 	g_free(f->digest);
 }
 
-GArray *
-imap_fetch(imap_conn *c, spool *sp, const guint32 *uids, guint n, GError **error)
+static GArray *
+imap_fetch_section(imap_conn *c, spool *sp, const guint32 *uids, guint n,
+    gboolean headers_only, GError **error)
 {
 	g_autofree guint32 *want = NULL;
 	fetch_ctx fc = { 0 };
@@ -921,6 +924,7 @@ imap_fetch(imap_conn *c, spool *sp, const guint32 *uids, guint n, GError **error
 	want = imap_uids_clean(uids, n, &nwant);
 	fc.c = c;
 	fc.sp = sp;
+	fc.headers_only = headers_only;
 	fc.out = g_array_new(FALSE, FALSE, sizeof(imap_fetched));
 	g_array_set_clear_func(fc.out, imap_fetched_clear);
 	fc.seen = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -935,6 +939,18 @@ imap_fetch(imap_conn *c, spool *sp, const guint32 *uids, guint n, GError **error
 	}
 	g_hash_table_destroy(fc.seen);
 	return fc.out;
+}
+
+GArray *
+imap_fetch(imap_conn *c, spool *sp, const guint32 *uids, guint n, GError **error)
+{
+	return imap_fetch_section(c, sp, uids, n, FALSE, error);
+}
+
+GArray *
+imap_fetch_headers(imap_conn *c, spool *sp, const guint32 *uids, guint n, GError **error)
+{
+	return imap_fetch_section(c, sp, uids, n, TRUE, error);
 }
 
 void
