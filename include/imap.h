@@ -40,7 +40,11 @@ typedef struct {
 /*
  * Connect, do TLS (implicit or STARTTLS, refusing plaintext), verify the
  * certificate, then LOGIN.  CG_ERROR_CONFIG for a certificate or login
- * refusal, CG_ERROR_TEMP for network trouble.
+ * refusal, CG_ERROR_TEMP for network trouble.  With auth = "oauth2" the
+ * access token is fetched (oauth_access_token: cached, refreshed before
+ * it expires) before connecting, and the login is AUTHENTICATE XOAUTH2;
+ * a token source failure is that error and nothing is sent, a refusal
+ * reads "server refused the OAuth2 token: ..." (CG_ERROR_CONFIG).
  */
 imap_conn *imap_open(const imap_account *acct, GError **error);
 

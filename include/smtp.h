@@ -12,7 +12,11 @@
 
 typedef struct smtp_conn smtp_conn;
 
-/* Connect, EHLO helo_name, STARTTLS or implicit TLS, verify, AUTH. */
+/*
+ * Connect, EHLO helo_name, STARTTLS or implicit TLS, verify, AUTH
+ * (PLAIN, or XOAUTH2 with auth = "oauth2": the token is fetched before
+ * connecting, and a refusal reads "server refused the OAuth2 token").
+ */
 smtp_conn *smtp_open(const endpoint *ep, const char *helo_name, GError **error);
 
 /*

@@ -21,6 +21,10 @@
  *    memory is flat however large the message (15 MB peak RSS for a
  *    50 MB one), and libetpan never mallocs the literal size the
  *    server announces.
+ *  - OAuth2 (auth = "oauth2") uses libetpan's AUTHENTICATE XOAUTH2
+ *    (SASL-IR on one line, fine for the 2-3 KB tokens Microsoft issues).
+ *    On a refusal the server sends a "+ <base64 JSON>" challenge that
+ *    libetpan answers and drops; the logger keeps it for the message.
  *  - Folder names are checked and encoded to modified UTF-7 here,
  *    since libetpan sends them raw and 1.9.4 has no encoder.
  *  - After a stream or parse error the session is dead: it is marked so
@@ -43,6 +47,7 @@
 #include "cg.h"
 #include "imap.h"
 #include "log.h"
+#include "oauth.h"
 #include "tls.h"
 
 #define IMAP_DEFAULT_TIMEOUT	60
@@ -59,6 +64,7 @@ struct imap_conn {
 	int		 fetch_batch;
 	gboolean	 dead;		/* stream or parse error seen */
 	gboolean	 idle_broken;	/* IDLE refused: poll instead */
+	GString		*auth_reply;	/* during AUTHENTICATE: what the server said */
 };
 
 static void imap_err(imap_conn *c, GError **error, int code, const char *fmt, ...)
@@ -285,6 +291,11 @@ imap_logger(mailimap *s, int log_type, const char *str, size_t size, void *ctx)
 	imap_conn *c = ctx;
 	g_autofree char *line = NULL;
 
+	/* XOAUTH2 failures come as a "+ <base64 JSON>" challenge that
+	 * libetpan answers and drops; keep it for the error message. */
+	if (c->auth_reply != NULL && log_type == MAILSTREAM_LOG_TYPE_DATA_RECEIVED &&
+	    c->auth_reply->len < 2048)
+		g_string_append_len(c->auth_reply, str, MIN(size, 2048 - c->auth_reply->len));
 	if (log_get_verbose() < 2)
 		return;
 	switch (log_type) {
@@ -396,6 +407,57 @@ imap_starttls(imap_conn *c, GError **error)
 	return TRUE;
 }
 
+/* The XOAUTH2 challenge in what the server sent, described, or NULL. */
+static char *
+imap_oauth_challenge(imap_conn *c)
+{
+	g_auto(GStrv) lines = NULL;
+	guint i;
+
+	if (c->auth_reply == NULL)
+		return NULL;
+	lines = g_strsplit(c->auth_reply->str, "\n", -1);
+	for (i = 0; lines[i] != NULL; i++)
+		if (g_str_has_prefix(lines[i], "+ "))
+			return oauth_challenge_describe(lines[i] + 2);
+	return NULL;
+}
+
+/*
+ * AUTHENTICATE XOAUTH2 with the token (RFC 7628's predecessor, as Gmail
+ * and Microsoft 365 speak it).  A refusal makes the token forgotten, so
+ * the next connection fetches a new one.
+ */
+static gboolean
+imap_oauth2(imap_conn *c, const endpoint *ep, const char *token, GError **error)
+{
+	g_autofree char *text = NULL, *challenge = NULL;
+	int r;
+
+	if (!mailimap_has_xoauth2(c->imap)) {
+		imap_err(c, error, CG_ERROR_CONFIG, "server does not offer AUTH=XOAUTH2; "
+		    "cannot log in with auth = \"oauth2\"");
+		return FALSE;
+	}
+	c->auth_reply = g_string_new(NULL);
+	r = mailimap_oauth2_authenticate(c->imap, ep->user, token);
+	challenge = imap_oauth_challenge(c);
+	g_string_free(c->auth_reply, TRUE);
+	c->auth_reply = NULL;
+	if (r == MAILIMAP_ERROR_LOGIN) {
+		text = imap_server_text(c);
+		oauth_token_refused(ep);
+		imap_err(c, error, CG_ERROR_CONFIG, "server refused the OAuth2 token: %s%s%s%s",
+		    text, challenge ? " (" : "", challenge ? challenge : "", challenge ? ")" : "");
+		return FALSE;
+	}
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(c, r, CG_ERROR_TEMP, "AUTHENTICATE XOAUTH2", error);
+		return FALSE;
+	}
+	return imap_refresh_caps(c, "after AUTHENTICATE", error);
+}
+
 static gboolean
 imap_login(imap_conn *c, const endpoint *ep, GError **error)
 {
@@ -436,7 +498,7 @@ imap_check_account(imap_conn *c, const imap_account *acct, GError **error)
 		imap_err(c, error, CG_ERROR_CONFIG, "bad host or port");
 		return FALSE;
 	}
-	if (ep->user == NULL || ep->password == NULL) {
+	if (ep->user == NULL || (ep->auth != AUTH_OAUTH2 && ep->password == NULL)) {
 		imap_err(c, error, CG_ERROR_CONFIG, "no user or password configured");
 		return FALSE;
 	}
@@ -460,6 +522,7 @@ imap_open(const imap_account *acct, GError **error)
 	const endpoint *ep = &acct->ep;
 	imap_conn *c = g_new0(imap_conn, 1);
 	int timeout = ep->timeout > 0 ? ep->timeout : IMAP_DEFAULT_TIMEOUT;
+	char *token = NULL;
 	int r;
 
 	c->label = imap_label(ep);
@@ -468,6 +531,11 @@ imap_open(const imap_account *acct, GError **error)
 	c->fetch_batch = acct->fetch_batch > 0 ? acct->fetch_batch : IMAP_DEFAULT_BATCH;
 	if (!imap_check_account(c, acct, error) || !imap_fd_room(c, error))
 		goto fail;
+	/* Before connecting: a token that cannot be had means no login attempt. */
+	if (ep->auth == AUTH_OAUTH2 && (token = oauth_access_token(ep, error)) == NULL) {
+		g_prefix_error(error, "imap %s: ", c->label);
+		goto fail;
+	}
 
 	imap_ignore_sigpipe();
 	/* Paths that read the stream timeout before it is set fall back to
@@ -504,14 +572,16 @@ imap_open(const imap_account *acct, GError **error)
 	/* The pre-TLS list may have been forged or is simply stale. */
 	if (ep->tls == TLS_STARTTLS && !imap_refresh_caps(c, "after STARTTLS", error))
 		goto fail;
-	if (!imap_login(c, ep, error))
+	if (token != NULL ? !imap_oauth2(c, ep, token, error) : !imap_login(c, ep, error))
 		goto fail;
+	g_clear_pointer(&token, oauth_secret_free);
 	log_debug("imap %s: logged in (IDLE %s, MOVE %s, UIDPLUS %s)", c->label,
 	    mailimap_has_idle(c->imap) ? "yes" : "no",
 	    mailimap_has_extension(c->imap, "MOVE") ? "yes" : "no",
 	    mailimap_has_uidplus(c->imap) ? "yes" : "no");
 	return c;
 fail:
+	oauth_secret_free(token);
 	imap_close(c);
 	return NULL;
 }

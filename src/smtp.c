@@ -16,6 +16,12 @@
  *    middle can strip the line), and plaintext is allowed only to a
  *    loopback relay (a local MTA); AUTH never goes out in plaintext.
  *
+ *  - AUTH XOAUTH2 (auth = "oauth2") is spoken here, not through
+ *    libetpan's mailsmtp_oauth2_authenticate, which always puts the
+ *    token on the AUTH line: Postfix cuts that line at 2048 bytes, and
+ *    Microsoft's tokens are longer.  libetpan's EHLO flags know no
+ *    XOAUTH2 either, so the AUTH line of the EHLO reply is read here.
+ *
  * One connection serves a batch: after a failed transaction we send
  * RSET, and a stream error marks the connection dead so the caller can
  * reopen it.
@@ -29,11 +35,13 @@
 
 #include "cg.h"
 #include "log.h"
+#include "oauth.h"
 #include "smtp.h"
 #include "tls.h"
 
 /* Exported by libetpan 1.9.4 but declared only in its private header. */
 int mailsmtp_send_command(mailsmtp *session, char *command);
+int mailsmtp_send_command_private(mailsmtp *session, char *command);
 int mailsmtp_read_response(mailsmtp *session);
 int mailesmtp_parse_ehlo(mailsmtp *session);
 
@@ -47,6 +55,7 @@ struct smtp_conn {
 	char		*where;		/* "smtp host:port" for messages */
 	gboolean	 tls;
 	gboolean	 dead;
+	gboolean	 xoauth2;	/* the last EHLO offered AUTH XOAUTH2 */
 };
 
 static gboolean
@@ -111,6 +120,31 @@ step_failed(smtp_conn *c, const char *step, int r, GError **error)
 	    "%s: %s: %d %s", c->where, step, code, text);
 }
 
+/*
+ * Does an EHLO reply (libetpan keeps its lines without the codes, one
+ * per line) list mech in its AUTH line?  libetpan's flags know no
+ * XOAUTH2.
+ */
+static gboolean
+ehlo_offers(const char *response, const char *mech)
+{
+	g_auto(GStrv) lines = g_strsplit(response != NULL ? response : "", "\n", -1);
+	guint i, j;
+
+	for (i = 0; lines[i] != NULL; i++) {
+		g_auto(GStrv) words = NULL;
+
+		if (g_ascii_strncasecmp(lines[i], "AUTH", 4) != 0 ||
+		    (lines[i][4] != ' ' && lines[i][4] != '='))
+			continue;
+		words = g_strsplit_set(lines[i] + 5, " \r", -1);
+		for (j = 0; words[j] != NULL; j++)
+			if (g_ascii_strcasecmp(words[j], mech) == 0)
+				return TRUE;
+	}
+	return FALSE;
+}
+
 /* EHLO with our own name (libetpan would send gethostname()). */
 static gboolean
 send_ehlo(smtp_conn *c, const char *helo_name, GError **error)
@@ -129,6 +163,7 @@ send_ehlo(smtp_conn *c, const char *helo_name, GError **error)
 		    MAILSMTP_ERROR_UNEXPECTED_CODE, error);
 		return FALSE;
 	}
+	c->xoauth2 = ehlo_offers(c->smtp->response, "XOAUTH2");
 	mailesmtp_parse_ehlo(c->smtp);
 	return TRUE;
 }
@@ -223,13 +258,98 @@ open_plain(smtp_conn *c, const endpoint *ep, const char *helo_name, GError **err
 	return send_ehlo(c, helo_name, error);
 }
 
+/* Send a line that holds a secret (kept out of any stream log) and read the reply. */
+static int
+send_private(smtp_conn *c, char *line)
+{
+	c->smtp->response_code = 0;
+	if (mailsmtp_send_command_private(c->smtp, line) == -1)
+		return 0;
+	return mailsmtp_read_response(c->smtp);
+}
+
+/*
+ * The XOAUTH2 exchange.  libetpan's mailsmtp_oauth2_authenticate always
+ * sends the token as an initial response on the AUTH line; Postfix cuts
+ * lines at 2048 bytes and then reports "Invalid base64 data in initial
+ * response", and a Microsoft token is 2-3 KB.  So the initial response
+ * is used only when the line fits in 512 bytes (RFC 5321 4.5.3.1.4);
+ * otherwise AUTH XOAUTH2 waits for "334" and the token follows alone.
+ * A failure is a "334 <base64 JSON>" challenge, answered with an empty
+ * line, then the final 5xx.
+ */
+static int
+xoauth2_exchange(smtp_conn *c, const char *user, const char *token, char **challenge_r)
+{
+	g_autofree char *ir = g_strdup_printf("user=%s\001auth=Bearer %s\001\001", user, token);
+	char *b64 = g_base64_encode((const guchar *)ir, strlen(ir));
+	char *line = g_strdup_printf("AUTH XOAUTH2 %s\r\n", b64);
+	int code;
+
+	explicit_bzero(ir, strlen(ir));
+	if (strlen(line) <= 512) {
+		code = send_private(c, line);
+	} else {
+		code = send_private(c, (char *)"AUTH XOAUTH2\r\n");
+		if (code == 334) {
+			g_free(line);
+			line = g_strdup_printf("%s\r\n", b64);
+			code = send_private(c, line);
+		}
+	}
+	explicit_bzero(b64, strlen(b64));
+	explicit_bzero(line, strlen(line));
+	g_free(b64);
+	g_free(line);
+	if (code == 334) {
+		*challenge_r = oauth_challenge_describe(c->smtp->response);
+		code = send_private(c, (char *)"\r\n");
+	}
+	return code;
+}
+
 static gboolean
-authenticate(smtp_conn *c, const endpoint *ep, GError **error)
+authenticate_oauth2(smtp_conn *c, const endpoint *ep, const char *token, GError **error)
+{
+	g_autofree char *challenge = NULL, *text = NULL;
+	int code;
+
+	if (!c->tls) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		    "%s: refusing to send an OAuth2 token without TLS", c->where);
+		return FALSE;
+	}
+	if (!c->xoauth2) {
+		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+		    "%s: relay does not offer AUTH XOAUTH2; cannot log in with auth = \"oauth2\"",
+		    c->where);
+		return FALSE;
+	}
+	code = xoauth2_exchange(c, ep->user, token, &challenge);
+	if (code == 235)
+		return TRUE;
+	if (code == 0 || code / 100 == 4) {
+		step_failed(c, "AUTH XOAUTH2", code == 0 ? MAILSMTP_ERROR_STREAM :
+		    MAILSMTP_ERROR_UNEXPECTED_CODE, error);
+		return FALSE;
+	}
+	oauth_token_refused(ep);
+	text = server_text(c->smtp);
+	g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
+	    "%s: server refused the OAuth2 token: %d %s%s%s%s", c->where, code, text,
+	    challenge ? " (" : "", challenge ? challenge : "", challenge ? ")" : "");
+	return FALSE;
+}
+
+static gboolean
+authenticate(smtp_conn *c, const endpoint *ep, const char *token, GError **error)
 {
 	int r;
 
 	if (ep->user == NULL)
 		return TRUE;
+	if (ep->auth == AUTH_OAUTH2)
+		return authenticate_oauth2(c, ep, token, error);
 	if (!c->tls) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
 		    "%s: refusing to send a password without TLS", c->where);
@@ -272,6 +392,7 @@ smtp_conn *
 smtp_open(const endpoint *ep, const char *helo_name, GError **error)
 {
 	smtp_conn *c;
+	char *token = NULL;
 	int timeout;
 	gboolean ok;
 
@@ -283,6 +404,12 @@ smtp_open(const endpoint *ep, const char *helo_name, GError **error)
 		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG,
 		    "smtp %s: EHLO name \"%s\" is not a valid host name", ep->host,
 		    helo_name != NULL ? helo_name : "");
+		return NULL;
+	}
+	/* Before connecting: a token that cannot be had means no AUTH attempt. */
+	if (ep->auth == AUTH_OAUTH2 && ep->user != NULL &&
+	    (token = oauth_access_token(ep, error)) == NULL) {
+		g_prefix_error(error, "smtp %s:%d: ", ep->host, ep->port);
 		return NULL;
 	}
 	timeout = ep->timeout > 0 ? ep->timeout : SMTP_DEFAULT_TIMEOUT;
@@ -318,7 +445,8 @@ smtp_open(const endpoint *ep, const char *helo_name, GError **error)
 		break;
 	}
 	if (ok)
-		ok = authenticate(c, ep, error);
+		ok = authenticate(c, ep, token, error);
+	oauth_secret_free(token);
 	if (!ok) {
 		c->dead = TRUE;
 		smtp_close(c);
