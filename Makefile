@@ -54,6 +54,7 @@ TEST_SCRIPTS := $(sort $(wildcard tests/[0-9]*.t))
 # Programs the integration scripts drive: tests/NAME-driver.c
 TEST_TOOLS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*-driver.c))
 
+.SECONDARY:
 .PHONY: all check check-unit check-san demo bench bench-tools install clean
 all: $(BINS)
 

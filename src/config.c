@@ -22,7 +22,8 @@
 #include "config.h"
 #include "oauth.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(config_t, config_destroy)
+/* config_destroy frees what the config_t holds, not the struct itself */
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(config_t, config_destroy)
 
 typedef enum { K_STR, K_INT, K_BOOL, K_GROUP, K_LIST, K_STRINGS, K_NUM } key_kind;
 
@@ -961,7 +962,8 @@ config_load(const char *path, GPtrArray *errors)
 config *
 config_load_flags(const char *path, int flags, GPtrArray *errors)
 {
-	g_autoptr(config_t) cf = g_new0(config_t, 1);
+	g_auto(config_t) cfs = { 0 };
+	config_t *cf = &cfs;
 	g_autoptr(config) cfg = g_new0(config, 1);
 	loader ld = { path, errors, flags };
 	config_setting_t *root, *g;
