@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "conversation.h"
 #include "dsn.h"
 #include "guard.h"
 #include "ingest.h"
@@ -82,34 +83,6 @@ case_by_references(store *st, const mail_msg *m, GError **error)
 			return id;
 	}
 	return 0;
-}
-
-/*
- * The case this message follows up, or 0 for a new one.  A subject
- * token alone is trusted only from the case's member: anyone can copy a
- * token, nobody can guess the Message-IDs casegate issued.
- */
-static gint64
-find_case(ingest_ctx *ctx, const mail_msg *m, const char **via, GError **error)
-{
-	g_autoptr(store_case) c = NULL;
-	gint64 id, n;
-
-	id = case_by_references(ctx->st, m, error);
-	if (id != 0) {
-		*via = "references";
-		return id;
-	}
-	n = thread_subject_token(ctx->cfg, m->subject);
-	if (n == 0 || m->from_addr == NULL)
-		return 0;
-	c = store_case_get(ctx->st, n, error);
-	if (c == NULL)
-		return (error != NULL && *error != NULL) ? -1 : 0;
-	if (g_ascii_strcasecmp(c->member, m->from_addr) != 0)
-		return 0;
-	*via = "subject token";
-	return n;
 }
 
 static gint64
@@ -420,8 +393,10 @@ apply_mailbox_route(ingest_ctx *ctx, const rules_decision *d, store_case *nc)
 
 static gboolean
 new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char *source_key,
-    const char *recipient, ingest_result *r, GError **error)
+    const char *recipient, const conv_match *cm, ingest_result *r, GError **error)
 {
+	g_autoptr(GString) conv = g_string_new(NULL);
+	gint64 msg_row;
 	g_autoptr(rules_decision) d = NULL;
 	g_autoptr(GPtrArray) missing = NULL;
 	g_autoptr(store_case) c = NULL;
@@ -459,7 +434,7 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 	c = store_case_get(ctx->st, id, error);
 	if (c == NULL)
 		return FALSE;
-	if (add_message(ctx, id, m, "member", raw_digest, source_key, error) == 0 ||
+	if ((msg_row = add_message(ctx, id, m, "member", raw_digest, source_key, error)) == 0 ||
 	    !store_fields(ctx, id, d, error) ||
 	    !store_event_add(ctx->st, id, "created", m->from_addr ? m->from_addr : "unknown",
 	    what, error))
@@ -479,6 +454,24 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 			return FALSE;
 		r->decision = g_strdup_printf("%s; acknowledgement queued%s", what,
 		    missing->len ? " (asks for missing fields)" : "");
+	}
+	/* conversation.c: visible text, people copied, link, team notification */
+	if (cm->refused > 0) {
+		g_autofree char *why = g_strdup_printf("named case %" G_GINT64_FORMAT " by %s",
+		    cm->refused, cm->via);
+
+		if (!store_event_add(ctx->st, id, "claim-refused", m->from_addr ? m->from_addr :
+		    "unknown", why, error))
+			return FALSE;
+		g_string_append(conv, why);
+	}
+	if (!conv_new_case(ctx, c, m, d, msg_row, cm->link_to, conv, error))
+		return FALSE;
+	if (conv->len > 0) {
+		char *all = g_strdup_printf("%s; %s", r->decision, conv->str);
+
+		g_free(r->decision);
+		r->decision = all;
 	}
 	r->outcome = INGEST_NEW_CASE;
 	r->case_id = id;
@@ -530,11 +523,14 @@ fill_fields(ingest_ctx *ctx, const store_case *c, const mail_msg *m, GError **er
 }
 
 static gboolean
-follow_up(ingest_ctx *ctx, gint64 case_id, const char *via, const mail_msg *m,
+follow_up(ingest_ctx *ctx, const conv_match *cm, const mail_msg *m,
     const char *raw_digest, const char *source_key, ingest_result *r, GError **error)
 {
+	gint64 case_id = cm->case_id;
 	g_autoptr(store_case) c = store_case_get(ctx->st, case_id, error);
-	const char *role;
+	g_autoptr(GString) conv = g_string_new(NULL);
+	const char *role, *via = cm->via;
+	gint64 msg_row;
 
 	if (c == NULL) {
 		if (error && *error == NULL)
@@ -542,18 +538,19 @@ follow_up(ingest_ctx *ctx, gint64 case_id, const char *via, const mail_msg *m,
 			    " vanished", case_id);
 		return FALSE;
 	}
-	role = m->from_addr && g_ascii_strcasecmp(m->from_addr, c->member) == 0 ?
-	    "member" : "unknown";
-	if (add_message(ctx, case_id, m, role, raw_digest, source_key, error) == 0 ||
+	role = staff_role_name(cm->role);
+	if ((msg_row = add_message(ctx, case_id, m, role, raw_digest, source_key, error)) == 0 ||
 	    !store_event_add(ctx->st, case_id, "message", m->from_addr ? m->from_addr :
 	    "unknown", via, error) ||
 	    !store_case_touch(ctx->st, case_id, error) ||
-	    (strcmp(role, "member") == 0 && !fill_fields(ctx, c, m, error)))
+	    (strcmp(role, "member") == 0 && !fill_fields(ctx, c, m, error)) ||
+	    !conv_follow_up(ctx, c, cm->role, m, msg_row, conv, error))
 		return FALSE;
 	r->outcome = INGEST_FOLLOWUP;
 	r->case_id = case_id;
 	r->public_id = g_strdup(c->public_id);
-	r->decision = g_strdup_printf("follow-up by %s from %s", via, role);
+	r->decision = g_strdup_printf("follow-up by %s from %s%s%s", via, role,
+	    conv->len ? "; " : "", conv->str);
 	return TRUE;
 }
 
@@ -642,8 +639,8 @@ ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 	g_autofree char *path = spool_path(ctx->sp, SPOOL_RAW, raw_digest);
 	g_autoptr(GError) perr = NULL;
 	g_autoptr(mail_msg) m = NULL;
-	const char *via = NULL;
-	gint64 case_id = 0, seen, id;
+	conv_match cm;
+	gint64 case_id = 0, seen;
 	gboolean ok, handled = FALSE;
 
 	memset(r, 0, sizeof(*r));
@@ -681,14 +678,15 @@ ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 	if (!(in_txn ? store_savepoint(ctx->st, error) : store_begin(ctx->st, error)))
 		return FALSE;
 	ok = screen(ctx, m, path, raw_digest, source_key, r, &handled, error);
+	if (ok && !handled)
+		ok = conv_status(ctx, m, raw_digest, source_key, r, &handled, error);
 	if (ok && !handled) {
-		id = find_case(ctx, m, &via, error);
-		if (id < 0)
+		if (!conv_find_case(ctx, m, recipient, &cm, error))
 			ok = FALSE;
-		else if (id > 0)
-			ok = follow_up(ctx, id, via, m, raw_digest, source_key, r, error);
+		else if (cm.case_id > 0)
+			ok = follow_up(ctx, &cm, m, raw_digest, source_key, r, error);
 		else
-			ok = new_case(ctx, m, raw_digest, source_key, recipient, r, error);
+			ok = new_case(ctx, m, raw_digest, source_key, recipient, &cm, r, error);
 	}
 	if (ok && r->outcome == INGEST_IGNORED) {
 		if (undo(ctx, in_txn, error))

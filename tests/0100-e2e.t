@@ -21,6 +21,17 @@ connects_above() { [ "$(grep -c 'connected to' "$CG_T/casegated.log")" -gt "$1" 
 out=$("$CASEGATED" -n -f "$conf" 2>&1)
 is "$?:$out" "0:configuration OK" "casegated -n accepts the test configuration"
 
+sed -e 's/^  port = [0-9]*;/  port = "993";/' -e 's/^  tls = "implicit";/  tls = "plain";/' \
+    "$conf" >"$CG_T/bad.conf"
+out=$("$CASEGATED" -n -f "$CG_T/bad.conf" 2>&1)
+st=$?
+is "$st" 78 "casegated -n exits 78 on a bad configuration"
+like "$out" "bad\.conf:[0-9]+: \"imap\.port\" must be an integer" "and names file:line of a wrong type"
+like "$out" "bad\.conf:[0-9]+: \"imap\.tls\" must be" "and reports every error at once"
+out=$("$CASEGATED" -n -f "$CG_T/missing.conf" 2>&1)
+is "$?:$out" "78:$CG_T/missing.conf: cannot open: No such file or directory" \
+    "a missing config file is a clear error"
+
 # --- one member message -----------------------------------------------
 smtp_send alice@example.test members@example.test "$CG_TOP/tests/mail/royalties.eml"
 ok "wait_until 10 count_is members INBOX 1" \
@@ -50,7 +61,7 @@ like "$(mbox_header alice INBOX from)" 'Member Services.*<members@example\.test>
     "it comes from the gateway"
 body=$(mbox_dump alice INBOX)
 like "$body" 'CASE-000001' "the acknowledgement's body states the case ID"
-is "$(cg_sql "SELECT state FROM outbox")" "sent" "the outbox row is marked sent"
+is "$(cg_sql "SELECT state FROM outbox WHERE kind = 'ack'")" "sent" "the acknowledgement's outbox row is marked sent"
 is "$(cg_sql "SELECT member || '|' || status || '|' || subject FROM cases")" \
     "alice@example.test|Active|Missing royalties for my song" \
     "the case records member, status and subject"
