@@ -55,6 +55,7 @@
 #define RECONNECT_MIN	2	/* seconds */
 #define RECONNECT_MAX	300
 #define TICK_MS		5000	/* main loop: status and watchdog */
+#define OUTBOX_NAP	3	/* seconds between looks at an idle outbox */
 
 typedef struct gated gated;
 
@@ -75,6 +76,7 @@ typedef struct {
 	gint64		 next_connect;	/* when to try IMAP again */
 	int		 backoff;	/* current reconnect delay */
 	gint64		 next_ingest;	/* after a temporary ingest failure */
+	gint64		 last_poll;	/* last completed look at the folder */
 } worker;
 
 struct gated {
@@ -85,6 +87,7 @@ struct gated {
 	thread_base	 outbox;
 	int		 stop_pipe[2];	/* readable once stopping: never drained while running */
 	int		 kick_pipe[2];	/* wakes the outbox thread */
+	gint64		 started;	/* for casectl status */
 	volatile int	 stop;		/* (atomic) what outbox_deliver_due watches */
 };
 
@@ -227,7 +230,8 @@ outbox_main(gpointer data)
 			log_info("outbox: %d message%s sent", n, n == 1 ? "" : "s");
 		now = cg_now();
 		due = store_outbox_next_due(t->st, NULL);
-		secs = due > 0 ? (int)CLAMP(due - now, 0, 60) : 60;
+		/* a short nap: casectl queues mail (replies, notices) behind our back */
+		secs = due > 0 ? (int)CLAMP(due - now, 0, OUTBOX_NAP) : OUTBOX_NAP;
 		if (secs == 0)
 			continue;
 		expect(t, secs + 5);
@@ -250,6 +254,26 @@ schedule_reconnect(worker *w, gboolean long_wait)
 	w->next_connect = cg_now() + w->backoff / 2 + g_random_int_range(0, w->backoff / 2 + 1);
 }
 
+/* What `casectl status` shows: one row per mailbox, updated at each poll or failure. */
+static void
+report_status(worker *w, gint64 waiting, const char *error)
+{
+	store_daemon_status ds = {
+		.account = (char *)w->acct->name,
+		.pid = getpid(),
+		.started = w->base.g->started,
+		.last_poll = error == NULL ? cg_now() : w->last_poll,
+		.waiting = waiting,
+		.last_error = (char *)error,
+	};
+	g_autoptr(GError) err = NULL;
+
+	if (error == NULL)
+		w->last_poll = ds.last_poll;
+	if (!store_daemon_status_set(w->base.st, &ds, &err))
+		log_debug("imap %s: status not recorded: %s", w->acct->name, err->message);
+}
+
 static void
 drop_imap(worker *w, const char *why)
 {
@@ -258,6 +282,7 @@ drop_imap(worker *w, const char *why)
 	imap_close(w->imap);
 	w->imap = NULL;
 	schedule_reconnect(w, FALSE);
+	report_status(w, -1, why);
 	log_warnx("imap %s: connection dropped (%s); reconnecting in %" G_GINT64_FORMAT " s",
 	    w->acct->name, why, w->next_connect - cg_now());
 }
@@ -273,6 +298,7 @@ connect_imap(worker *w)
 	if (w->imap == NULL || !imap_ensure_folder(w->imap, a->processed_folder, &err)) {
 		g_clear_pointer(&w->imap, imap_close);
 		schedule_reconnect(w, err->code == CG_ERROR_CONFIG);
+		report_status(w, -1, err->message);
 		log_err("%s; retrying in %" G_GINT64_FORMAT " s", err->message,
 		    w->next_connect - cg_now());
 		return FALSE;
@@ -391,7 +417,7 @@ process_mailbox(worker *w)
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GArray) list = NULL;
 	guint32 uidvalidity, uidnext, old_validity, last_uid = 0;
-	guint i, j;
+	guint i, j, moved;
 
 	expect(&w->base, 4 * a->ep.timeout + 10);
 	if (!imap_select(w->imap, a->folder, &uidvalidity, &uidnext, &err)) {
@@ -409,6 +435,7 @@ process_mailbox(worker *w)
 		drop_imap(w, err->message);
 		return;
 	}
+	moved = 0;
 	for (i = 0; i < list->len && !stopping(g); i += a->fetch_batch) {
 		guint n = MIN((guint)a->fetch_batch, list->len - i);
 		g_autofree guint32 *uids = g_new(guint32, n);
@@ -435,6 +462,7 @@ process_mailbox(worker *w)
 				drop_imap(w, err->message);
 				return;
 			}
+			moved += done->len;
 			last_uid = MAX(max, last_uid);
 			if (!store_mailbox_set(w->base.st, a->name, a->folder, uidvalidity,
 			    last_uid, &err)) {
@@ -445,6 +473,7 @@ process_mailbox(worker *w)
 		if (!ok)
 			break;
 	}
+	report_status(w, list->len - moved, NULL);
 }
 
 static void
@@ -807,6 +836,7 @@ main(int argc, char **argv)
 		rc = deliver_stdin(&g, recipient);
 	else {
 		g.conf_path = g_strdup(conf);
+		g.started = cg_now();
 		log_info("started: %s, %u mailbox%s, database %s, spool %s", conf,
 		    g.cfg->mailboxes->len, g.cfg->mailboxes->len == 1 ? "" : "es",
 		    g.cfg->database, g.cfg->spool);

@@ -22,7 +22,7 @@ sql_rw() { sqlite3 "$db" "$1"; }
 # the string given to ok would be expanded once, before the waiting.)
 eq() { [ "$("${@:2}")" = "$1" ]; }
 ncases() { cg_sql "SELECT count(*) FROM cases"; }
-nsent() { cg_sql "SELECT count(*) FROM outbox WHERE state = 'sent'"; }
+nsent() { cg_sql "SELECT count(*) FROM outbox WHERE state = 'sent' AND kind = 'ack'"; }
 nunsent() { cg_sql "SELECT count(*) FROM outbox WHERE state != 'sent'"; }
 json_ok() { python3 -m json.tool >/dev/null 2>&1; }
 jq_py() {	# python expression over the JSON on stdin, bound to j
@@ -87,7 +87,7 @@ ev=$(cg_sql "SELECT kind || '|' || detail FROM events WHERE kind = 'note'")
 is "$ev" "note|Called Alice, she will send the statement" "as a note event with the text"
 like "$(cg_sql "SELECT actor FROM events WHERE kind = 'note'")" 'via casectl' \
     "naming who wrote it"
-is "$(cg_sql "SELECT count(*) FROM outbox WHERE kind NOT IN ('ack')")" 0 "a note sends no mail"
+is "$(cg_sql "SELECT count(*) FROM outbox WHERE kind NOT IN ('ack', 'notify')")" 0 "a note sends no mail"
 
 out=$(ctl set-type 2 "Royalties / Statement Question")
 is "$?" 0 "set-type by case number exits 0"
@@ -200,7 +200,7 @@ like "$out" 'reply +queued' "outbox list shows the queued reply"
 out=$(ctl outbox list --json)
 ok "json_ok <<<\"\$out\"" "outbox list --json is valid JSON"
 is "$(jq_py 'sorted(set((o["kind"], o["state"]) for o in j))' <<<"$out")" \
-    "[('ack', 'sent'), ('reply', 'queued'), ('resolved', 'queued')]" "with every row's kind and state"
+    "[('ack', 'sent'), ('notify', 'sent'), ('reply', 'queued'), ('resolved', 'queued')]" "with every row's kind and state"
 ack2=$(cg_sql "SELECT id FROM outbox WHERE kind = 'ack' AND case_id = 2")
 sql_rw "UPDATE outbox SET state = 'failed', attempts = 20, last_error = '550 5.1.1 test refusal' WHERE id = $ack2"
 sql_rw "INSERT INTO events (case_id, at, kind, actor, detail) VALUES (2, strftime('%s'), 'delivery-failed', 'casegated', 'to <bob@example.test>: 550 5.1.1 test refusal')"
@@ -237,10 +237,11 @@ like "$out" 'Backlog: 1 active case, 4 mails queued, 0 failed' "and the backlog"
 
 # --- status -----------------------------------------------------------------------------------
 out=$(ctl status)
-like "$out" 'no report yet' "status says when the daemon has not reported"
+like "$out" 'members: pid [0-9]+ \(not running\), last poll .*, 0 messages waiting' \
+    "status shows the stopped daemon's last report on its mailbox"
 like "$out" 'Outbox: 4 queued' "status shows the outbox queue"
 like "$out" 'delivery-failed +to <bob@example.test>: 550 5.1.1 test refusal' "and the last errors"
-sql_rw "INSERT INTO daemon_status (account, pid, started, last_poll, waiting, last_error, updated) VALUES ('members', $$, strftime('%s') - 100, strftime('%s') - 5, 3, 'imap members: connection refused', strftime('%s'))"
+sql_rw "INSERT OR REPLACE INTO daemon_status (account, pid, started, last_poll, waiting, last_error, updated) VALUES ('members', $$, strftime('%s') - 100, strftime('%s') - 5, 3, 'imap members: connection refused', strftime('%s'))"
 out=$(ctl status --json)
 ok "json_ok <<<\"\$out\"" "status --json is valid JSON"
 is "$(jq_py '[(d["account"], d["waiting"], d["pid_alive"], d["last_error"]) for d in j["daemon"]]' <<<"$out")" \
