@@ -89,7 +89,7 @@ check-san:
 	$(MAKE) SAN=1 check
 
 demo: $(BINS)
-	CG_BUILD=$(abspath $(B)) CG_TOP=$(CURDIR) sh tests/demo.sh
+	CG_BUILD=$(abspath $(B)) CG_TOP=$(CURDIR) bash tests/demo.sh
 
 # bench/README.md.  Two daemons: group commit (the default) and
 # casegated-g1, one transaction per message, to compare in one run.
