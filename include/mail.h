@@ -82,6 +82,9 @@ mail_msg *mail_parse_file_limits(const char *path, spool *sp, const mail_limits 
 mail_msg *mail_parse_data_limits(const char *data, size_t len, spool *sp,
     const mail_limits *lim, GError **error);
 
+/* "52.4 MB": a size for people, ASCII only.  Newly allocated. */
+char *mail_size_text(gint64 bytes);
+
 /* Note something a limit left out (m->dropped), printf-style. */
 void mail_dropped(mail_msg *m, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 

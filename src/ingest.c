@@ -305,6 +305,16 @@ screen(ingest_ctx *ctx, const mail_msg *m, const char *path, const char *raw_dig
 	g_autofree char *why = NULL;
 
 	*handled = FALSE;
+	if (m->from_addr == NULL) {
+		/* a case needs a member to write to; the store refuses none */
+		*handled = TRUE;
+		if (!mode.releasing)
+			return hold(ctx, m, raw_digest, source_key,
+			    "no usable sender address in From", r, error);
+		r->outcome = INGEST_IGNORED;
+		r->decision = g_strdup("still no usable sender address in From");
+		return TRUE;
+	}
 	if (mode.releasing)
 		return TRUE;
 	if ((why = guard_quarantine_reason(ctx->cfg, m)) != NULL) {
@@ -333,8 +343,8 @@ parse_limited(ingest_ctx *ctx, const char *path, GError **error)
 	mail_msg *m = mail_parse_file_limits(path, ctx->sp, &lim, error);
 
 	if (m != NULL && mode.declared_size > 0) {
-		g_autofree char *have = g_format_size(mode.declared_size);
-		g_autofree char *limit = g_format_size(l->max_message_size);
+		g_autofree char *have = mail_size_text(mode.declared_size);
+		g_autofree char *limit = mail_size_text(l->max_message_size);
 
 		m->size = mode.declared_size;
 		mail_dropped(m, "the whole message (%s): larger than the %s limit; only its "

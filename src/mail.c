@@ -176,6 +176,22 @@ msg_new(void)
 	return m;
 }
 
+char *
+mail_size_text(gint64 bytes)
+{
+	g_autofree char *s = g_format_size(MAX(bytes, 0));
+	GString *out = g_string_new(NULL);
+	const char *p;
+
+	/* GLib puts a no-break space between number and unit: keep mail 7-bit */
+	for (p = s; *p != '\0'; p = g_utf8_next_char(p))
+		if (g_utf8_get_char(p) == 0xa0)
+			g_string_append_c(out, ' ');
+		else
+			g_string_append_len(out, p, g_utf8_next_char(p) - p);
+	return g_string_free(out, FALSE);
+}
+
 void
 mail_dropped(mail_msg *m, const char *fmt, ...)
 {
@@ -724,8 +740,8 @@ check_size(parse_ctx *ctx)
 	a = g_ptr_array_index(m->attachments, m->attachments->len - 1);
 	if (!over_size(ctx, a->size))
 		return;
-	size = g_format_size(a->size);
-	limit = g_format_size(ctx->lim->max_attachment_size);
+	size = mail_size_text(a->size);
+	limit = mail_size_text(ctx->lim->max_attachment_size);
 	mail_dropped(m, "attachment \"%s\" (%s): larger than the %s limit", a->name, size,
 	    limit);
 	g_ptr_array_remove_index(m->attachments, m->attachments->len - 1);
@@ -1151,8 +1167,8 @@ parse_header_only(const char *data, size_t len, gint64 size, const mail_limits *
 	g_clear_pointer(&m->text, g_free);
 	m->text = g_strdup("");
 	g_ptr_array_set_size(m->attachments, 0);
-	have = g_format_size(size);
-	limit = g_format_size(lim->max_message_size);
+	have = mail_size_text(size);
+	limit = mail_size_text(lim->max_message_size);
 	mail_dropped(m, "the whole message (%s): larger than the %s limit; only its header "
 	    "was read", have, limit);
 	return m;
