@@ -41,7 +41,7 @@ smtp_send alice@example.test members@example.test tests/mail/royalties.eml
 cat >"$CG_T/address.eml" <<'MAIL'
 From: Bob Writer <bob@example.test>
 To: members@example.test
-Subject: New mailing address
+Subject: Change of address
 Message-ID: <address-1.bob@example.test>
 MIME-Version: 1.0
 Content-Type: text/plain; charset=utf-8
@@ -64,9 +64,11 @@ MAIL
 smtp_send carol@example.test members@example.test "$CG_T/question.eml"
 
 say "waiting for the cases and the acknowledgements"
-wait_until 30 test "$(cg_sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" = 3 ||
+acks_sent() { [ "$(cg_sql "SELECT count(*) FROM outbox WHERE state = 'sent' AND kind = 'ack'")" = "$1" ]; }
+alice_has_mail() { [ "$(mbox_count alice INBOX)" -ge 1 ]; }
+wait_until 30 acks_sent 3 ||
 	{ echo "demo: not all acknowledgements were sent; the log:"; tail -n 30 "$CG_T/casegated.log"; exit 1; }
-wait_until 10 test "$(mbox_count alice INBOX)" = 1
+wait_until 10 alice_has_mail
 
 say "casectl list"
 "$CASECTL" -f "$conf" list
