@@ -113,6 +113,12 @@ like "$out" "server refused the OAuth2 token" "as a refusal"
 secrets=$(grep -cF -e "$good" -e "$expired" -e "$alices" <<<"$out")
 is "$secrets" 0 "no error quotes a token"
 
+out=$("$driver" -v -v -c "$CA_PEM" -t "$tok/good" imap members localhost "$IMAPS_PORT" \
+    implicit 2>&1)
+like "$out" "C: 2 CAPABILITY" "with -vv the protocol trace is on"
+is "$(grep -cF -e "$good" -e AUTHENTICATE <<<"$out")" 0 \
+    "but it shows neither the token nor the AUTHENTICATE line"
+
 # --- refresh -------------------------------------------------------------
 rm -f "$tok/runs"
 run 0 "three logins in one process" -n 3 -t "$tok/counter" \
