@@ -129,7 +129,27 @@ install: $(BINS)
 	install -m 644 systemd/casegate.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/casegate.conf
 	install -d -m 750 $(DESTDIR)$(STATEDIR) $(DESTDIR)$(SPOOLDIR)
 
+# Fuzzing: libFuzzer targets tests/fuzz-*.c built with clang into
+# build-fuzz/ and each run for FUZZ_TIME seconds, seeded from
+# tests/corpus and tests/rules (not part of make check; tests/test-fuzz.c
+# replays the same entry points there).  Crashes land in
+# build-fuzz/artifacts/; keep each as tests/fuzz/<target>/<bug-name>.
+FUZZ_TIME ?= 60
+FUZZERS	:= $(patsubst tests/%.c,%,$(wildcard tests/fuzz-*.c))
+
+.PHONY: fuzz fuzz-build
+fuzz-build:
+	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-Wno-error" \
+	  $(addprefix build-fuzz/,$(FUZZERS))
+
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_TIME) $(FUZZERS)
+
+$(B)/fuzz-%: tests/fuzz-%.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
 clean:
-	rm -rf build build-san build-bench
+	rm -rf build build-san build-bench build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(B)/obj/casegated.d $(B)/obj/casectl.d $(TEST_BINS:=.d) $(TEST_TOOLS:=.d) $(BENCH_TOOLS:=.d)

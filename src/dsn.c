@@ -554,7 +554,7 @@ static void
 rcpts_from_text(dsn_report *r, const char *body, const char *failed_hdr,
     const char *from_addr)
 {
-	g_autofree char *addr = NULL, *status = NULL, *code = NULL;
+	g_autofree char *addr = NULL, *code = NULL;
 	dsn_rcpt *x;
 
 	if (failed_hdr != NULL) {
