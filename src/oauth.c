@@ -718,16 +718,24 @@ oauth_challenge_describe(const char *b64)
 
 /* ---- running the command ---- */
 
-/* In the child, before exec: its own process group, default signals. */
+/*
+ * In the child, before exec (async-signal-safe calls only): its own
+ * process group, and signals as a fresh program expects them - the
+ * daemon blocks some for its signalfd and ignores SIGPIPE, and both
+ * would be inherited across exec.
+ */
 static void
 child_setup(gpointer data)
 {
-	sigset_t all;
+	sigset_t none;
+	int sig;
 
 	setpgid(0, 0);
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /* Append what fd has; FALSE at EOF or on error. */
