@@ -317,6 +317,7 @@ test_hostile(void)
 	/* truncated in the middle, empty, not mail at all */
 	g_assert_null(dsn_parse_data("", 0));
 	g_assert_null(dsn_parse_data("\x00\x01\x02", 3));
+	g_clear_pointer(&r, dsn_report_free);
 	r = dsn_parse_data(dsn_two, 600);
 	g_assert_true(r == NULL || r->rcpts->len <= 2);
 }
