@@ -860,7 +860,16 @@ create_private(const char *path, GError **error)
 {
 	int fd, saved;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	/*
+	 * O_EXCL: never open and close an existing database here.  close()
+	 * drops every POSIX lock this process holds on the file, so another
+	 * connection of this process (another thread's store) would look
+	 * unused to other processes, and the next sqlite3 that closes there
+	 * checkpoints and deletes the WAL under our feet: later commits lost.
+	 */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd == -1 && errno == EEXIST)
+		return TRUE;
 	if (fd == -1) {
 		saved = errno;
 		g_set_error(error, CG_ERROR,
