@@ -305,6 +305,20 @@ screen(ingest_ctx *ctx, const mail_msg *m, const char *path, const char *raw_dig
 	g_autofree char *why = NULL;
 
 	*handled = FALSE;
+	if (!mode.releasing && (why = guard_quarantine_reason(ctx->cfg, m)) != NULL) {
+		*handled = TRUE;
+		return hold(ctx, m, raw_digest, source_key, why, r, error);
+	}
+	switch (mode.releasing ? GUARD_PERSON : guard_classify(ctx->cfg, m)) {
+	case GUARD_BOUNCE:
+		*handled = TRUE;
+		return record_bounce(ctx, m, path, raw_digest, source_key, r, error);
+	case GUARD_AUTOREPLY:
+		*handled = TRUE;
+		return record_autoreply(ctx, m, raw_digest, source_key, r, error);
+	default:
+		break;	/* bulk mail is a case; the loop table keeps it unanswered */
+	}
 	if (m->from_addr == NULL) {
 		/* a case needs a member to write to; the store refuses none */
 		*handled = TRUE;
@@ -313,24 +327,8 @@ screen(ingest_ctx *ctx, const mail_msg *m, const char *path, const char *raw_dig
 			    "no usable sender address in From", r, error);
 		r->outcome = INGEST_IGNORED;
 		r->decision = g_strdup("still no usable sender address in From");
-		return TRUE;
 	}
-	if (mode.releasing)
-		return TRUE;
-	if ((why = guard_quarantine_reason(ctx->cfg, m)) != NULL) {
-		*handled = TRUE;
-		return hold(ctx, m, raw_digest, source_key, why, r, error);
-	}
-	switch (guard_classify(ctx->cfg, m)) {
-	case GUARD_BOUNCE:
-		*handled = TRUE;
-		return record_bounce(ctx, m, path, raw_digest, source_key, r, error);
-	case GUARD_AUTOREPLY:
-		*handled = TRUE;
-		return record_autoreply(ctx, m, raw_digest, source_key, r, error);
-	default:
-		return TRUE;	/* bulk mail is a case; the loop table keeps it unanswered */
-	}
+	return TRUE;
 }
 
 /* Parse with the configured limits; mail fetched header-only says so. */

@@ -16,6 +16,7 @@
 #include "ingest.h"
 #include "mail.h"
 #include "quarantine.h"
+#include "rules.h"
 #include "spool.h"
 #include "store.h"
 #include "text.h"
@@ -736,6 +737,101 @@ test_oversize(fixture *f, gconstpointer data)
 	g_string_free(raw, TRUE);
 }
 
+/* ---- the whole corpus through the whole pipeline ---- */
+
+static void
+corpus_walk(const char *dir, GPtrArray *out)
+{
+	GDir *d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	g_assert_nonnull(d);
+	while ((name = g_dir_read_name(d)) != NULL) {
+		char *path = g_build_filename(dir, name, NULL);
+
+		if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+			corpus_walk(path, out);
+			g_free(path);
+		} else if (strcmp(name, "SOURCE.md") == 0)
+			g_free(path);
+		else
+			g_ptr_array_add(out, path);
+	}
+	g_dir_close(d);
+}
+
+static gint
+cmp_path(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Every file of tests/corpus, messages or not, through parse, guard,
+ * thread, classify (rules/default.rules), store and the acknowledgement:
+ * each ends as a case, a follow-up, a recorded auto-reply or bounce, a
+ * duplicate of an earlier file, or a quarantine entry with a reason.
+ * Run under make check-san this is the sanitizer pass over the corpus.
+ */
+static void
+test_corpus_pipeline(fixture *f, gconstpointer data)
+{
+	g_autofree char *dir = g_build_filename(top(), "tests", "corpus", NULL);
+	g_autofree char *rp = g_build_filename(top(), "rules", "default.rules", NULL);
+	g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) held = NULL;
+	g_autoptr(rules) rl = rules_load(rp, errors);
+	guint counts[INGEST_RECORDED + 1] = { 0 };
+	guint i, bounces_held = 0;
+	ingest_ctx ctx = { 0 };
+
+	g_assert_nonnull(rl);
+	f->cfg->limits.max_attachment_size = 0;	/* the corpus' real sizes */
+	f->cfg->limits.max_attachments = 0;
+	ctx.cfg = f->cfg;
+	ctx.st = f->st;
+	ctx.sp = f->sp;
+	ctx.rules = rl;
+	corpus_walk(dir, files);
+	g_ptr_array_sort(files, cmp_path);
+	g_assert_cmpuint(files->len, >=, 800);
+	for (i = 0; i < files->len; i++) {
+		const char *path = g_ptr_array_index(files, i);
+		g_autofree char *raw = NULL, *digest = NULL;
+		g_autoptr(GError) err = NULL;
+		ingest_result r;
+		gsize len;
+
+		g_assert_true(g_file_get_contents(path, &raw, &len, NULL));
+		if (len == 0)
+			continue;	/* an empty file never leaves the mailbox as mail */
+		digest = spool_put(f->sp, SPOOL_RAW, raw, len, &err);
+		g_assert_no_error(err);
+		if (!ingest_raw(&ctx, digest, path, NULL, &r, &err))
+			g_error("%s: %s", path, err ? err->message : "failed without a reason");
+		g_assert_cmpint(r.outcome, !=, INGEST_IGNORED);
+		counts[r.outcome]++;
+		ingest_result_clear(&r);
+	}
+	held = store_quarantine_list(f->st, NULL, NULL);
+	g_assert_cmpuint(held->len, ==, counts[INGEST_QUARANTINED]);
+	for (i = 0; i < held->len; i++) {
+		const store_quarantine *q = g_ptr_array_index(held, i);
+
+		g_assert_true(q->reason != NULL && *q->reason != '\0');
+		if (g_getenv("CG_VERBOSE_CORPUS") != NULL)
+			g_test_message("held: %s", q->reason);
+		bounces_held += g_str_has_prefix(q->reason, "bounce");
+	}
+	g_test_message("corpus through the pipeline: %u files: %u new cases, %u follow-ups, "
+	    "%u recorded, %u quarantined (%u of them bounces for mail we never sent), "
+	    "%u duplicates", files->len, counts[INGEST_NEW_CASE], counts[INGEST_FOLLOWUP],
+	    counts[INGEST_RECORDED], counts[INGEST_QUARANTINED], bounces_held,
+	    counts[INGEST_DUPLICATE]);
+	g_assert_cmpuint(bounces_held, >=, 500);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -751,5 +847,7 @@ main(int argc, char **argv)
 	g_test_add_func("/hostile/tnef-message", test_tnef_message);
 	g_test_add("/hostile/limits-ack", fixture, NULL, fix_setup, test_limits_ack, fix_teardown);
 	g_test_add("/hostile/oversize", fixture, NULL, fix_setup, test_oversize, fix_teardown);
+	g_test_add("/hostile/corpus-pipeline", fixture, NULL, fix_setup, test_corpus_pipeline,
+	    fix_teardown);
 	return g_test_run();
 }
