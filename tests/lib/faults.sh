@@ -17,36 +17,40 @@
 now_us() { echo "${EPOCHREALTIME/./}"; }
 ms_since() { echo $(( ($(now_us) - $1) / 1000 )); }
 
-# The main Dovecot is the first one servers_start started.
+# servers.sh keeps the main Dovecot's PID in _cg_dovecot_pid (newer
+# harness: one variable, stopped with _cg_group_kill) or first in the
+# array _cg_dovecot_pids (older one, _cg_dovecot_kill); both work.
 dovecot_stop() {
-	local pid=${_cg_dovecot_pids[0]}
-	[ -n "$pid" ] || return 0
-	_cg_dovecot_kill "$pid"
+	if declare -F _cg_group_kill >/dev/null; then
+		[ -z "$_cg_dovecot_pid" ] || _cg_group_kill "$_cg_dovecot_pid"
+		_cg_dovecot_pid=
+		return 0
+	fi
+	[ -n "${_cg_dovecot_pids[0]}" ] || return 0
+	_cg_dovecot_kill "${_cg_dovecot_pids[0]}"
 	_cg_dovecot_pids=("${_cg_dovecot_pids[@]:1}")
 }
 
 dovecot_start() {
 	local pid
+	if declare -F _cg_group_kill >/dev/null; then
+		_cg_dovecot_run "$CG_T/dovecot" "$IMAP_PORT" _cg_dovecot_pid
+		return
+	fi
 	_cg_dovecot_run "$CG_T/dovecot" "$IMAP_PORT" || return 1
-	# _cg_dovecot_run appended the new master; keep it first.
+	# The new master went last; the teardown stops them all anyway.
 	pid=${_cg_dovecot_pids[-1]}
 	unset '_cg_dovecot_pids[-1]'
 	_cg_dovecot_pids=("$pid" "${_cg_dovecot_pids[@]}")
 }
 
-dovecot_master() { echo "${_cg_dovecot_pids[0]}"; }
-
-# Only this test's Dovecot: other scripts may run their own at once.
-# The master's children are the services; imap is the post-login one.
+# The post-login imap processes of USER in this test's Dovecot (other
+# scripts may run their own at the same time): doveadm who asks this
+# instance's anvil.  /proc/PID/environ is unreadable once Dovecot has
+# dropped privileges, so the user cannot be told from there.
 dovecot_imap_pids() {	# user
-	local p
-	for p in $(pgrep -P "$(dovecot_master)" -x imap); do
-		# Dovecot sets the title to "dovecot/imap [user ip state]"
-		# only with verbose_proctitle; the environment always has USER.
-		if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "USER=$1"; then
-			echo "$p"
-		fi
-	done
+	_cg_doveadm -f tab who -1 "$1" 2>/dev/null |
+	    awk -F '\t' -v u="$1" '$1 == u && $2 == "imap" { print $3 }'
 }
 
 postfix_stop() { _cg_postfix_stop; }
