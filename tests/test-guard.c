@@ -439,6 +439,111 @@ test_too_large(void)
 	cfg_free(cfg);
 }
 
+/* ---- casegate.conf: limits, guard, spam ---- */
+
+#define CONF_BASE \
+	"gateway = { address = \"members@example.org\"; };\n" \
+	"imap = { host = \"localhost\"; user = \"m\"; password_file = \"pw\"; };\n" \
+	"smtp = { host = \"localhost\"; port = 25; tls = \"none\"; };\n" \
+	"database = \"db\";\nspool = \"spool\";\ntemplates = \"tpl\";\n"
+
+static config *
+conf_load(const char *dir, const char *extra, GPtrArray *errors)
+{
+	g_autofree char *path = g_build_filename(dir, "c.conf", NULL);
+	g_autofree char *text = g_strconcat(CONF_BASE, extra, NULL);
+
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	return config_load_flags(path, CONFIG_SKIP_SECRETS, errors);
+}
+
+typedef struct {
+	const char *extra;
+	const char *error;	/* substring of the first error; NULL: loads */
+} conf_row;
+
+static const conf_row conf_rows[] = {
+	{ "", NULL },
+	{ "limits = { max_message_size = 1000000; max_parts = 0; };\n", NULL },
+	{ "guard = { autoreply_per_day = 0; blocked_senders = [ \"*@x.example\" ]; };\n", NULL },
+	{ "spam = { threshold = 7; };\n", NULL },
+	{ "limits = { max_size = 1; };\n", "unknown setting \"limits.max_size\"" },
+	{ "limits = { max_message_size = -1; };\n", "must be between 0 and" },
+	{ "limits = { max_mime_depth = 65; };\n", "\"limits.max_mime_depth\" is 65" },
+	{ "guard = { autoreply_per_day = \"5\"; };\n", "must be an integer" },
+	{ "guard = { blocked_senders = [ \"spammer\" ]; };\n", "must be an address or a pattern" },
+	{ "guard = { blocked_senders = \"*@x.example\"; };\n", "must be a list of strings" },
+	{ "spam = { threshold = \"high\"; };\n", "\"spam.threshold\" must be a number" },
+	{ "spam = { threshold = 5000.0; };\n", "between -1000 and 1000" },
+	{ "spam = { header = \"X-Spam: Flag\"; };\n", "must be a header name" },
+	{ "spam = { score_header = \"\"; };\n", "must be a header name" },
+};
+
+static void
+test_config(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("test-guard-conf-XXXXXX", NULL);
+	g_autofree char *tpl = g_build_filename(dir, "tpl", NULL);
+	g_autofree char *ack = g_build_filename(tpl, "ack.txt", NULL);
+	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+	guint i;
+
+	g_assert_cmpint(g_mkdir_with_parents(tpl, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(ack, "{{case_id}}\n", -1, NULL));
+	for (i = 0; i < G_N_ELEMENTS(conf_rows); i++) {
+		g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(config) c = conf_load(dir, conf_rows[i].extra, errors);
+
+		g_test_message("row %u: %s", i, conf_rows[i].extra);
+		if (conf_rows[i].error == NULL) {
+			if (errors->len > 0)
+				g_test_message("%s", (char *)g_ptr_array_index(errors, 0));
+			g_assert_nonnull(c);
+			continue;
+		}
+		g_assert_null(c);
+		g_assert_cmpuint(errors->len, >=, 1);
+		g_test_message("%s", (char *)g_ptr_array_index(errors, 0));
+		g_assert_nonnull(strstr(g_ptr_array_index(errors, 0), conf_rows[i].error));
+		/* file:line: message */
+		g_assert_nonnull(strstr(g_ptr_array_index(errors, 0), "c.conf:"));
+	}
+	{
+		g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(config) d = conf_load(dir, "", errors);
+		g_autoptr(config) c = conf_load(dir, "limits = { max_attachments = 7; };\n"
+		    "guard = { autoreply_per_day = 2; bounce_limit = 4; suppress_days = 9;\n"
+		    "  blocked_senders = ( \"*@Spam.Example\" ); };\n"
+		    "spam = { score_header = \"X-Spam-Score\"; threshold = 6.5; };\n", errors);
+
+		/* defaults */
+		g_assert_cmpint(d->limits.max_message_size, ==, 50 << 20);
+		g_assert_cmpint(d->limits.max_attachment_size, ==, 25 << 20);
+		g_assert_cmpint(d->limits.max_attachments, ==, 100);
+		g_assert_cmpint(d->limits.max_mime_depth, ==, 20);
+		g_assert_cmpint(d->limits.max_parts, ==, 500);
+		g_assert_cmpint(d->guard.autoreply_per_day, ==, 5);
+		g_assert_cmpint(d->guard.bounce_limit, ==, 3);
+		g_assert_cmpint(d->guard.bounce_window_days, ==, 7);
+		g_assert_cmpint(d->guard.suppress_days, ==, 30);
+		g_assert_cmpuint(d->guard.blocked_senders->len, ==, 0);
+		g_assert_cmpstr(d->guard.spam_header, ==, "X-Spam-Flag");
+		g_assert_null(d->guard.spam_score_header);
+		g_assert_cmpfloat(d->guard.spam_threshold, ==, 5.0);
+		/* set */
+		g_assert_nonnull(c);
+		g_assert_cmpint(c->limits.max_attachments, ==, 7);
+		g_assert_cmpint(c->guard.autoreply_per_day, ==, 2);
+		g_assert_cmpint(c->guard.bounce_limit, ==, 4);
+		g_assert_cmpint(c->guard.suppress_days, ==, 9);
+		g_assert_cmpstr(g_ptr_array_index(c->guard.blocked_senders, 0), ==,
+		    "*@spam.example");
+		g_assert_cmpstr(c->guard.spam_score_header, ==, "X-Spam-Score");
+		g_assert_cmpfloat(c->guard.spam_threshold, ==, 6.5);
+	}
+	g_assert_cmpint(system(cmd), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -453,5 +558,6 @@ main(int argc, char **argv)
 	g_test_add("/guard/suppression", fixture, NULL, fix_setup, test_suppression,
 	    fix_teardown);
 	g_test_add_func("/guard/too-large", test_too_large);
+	g_test_add_func("/guard/config", test_config);
 	return g_test_run();
 }
