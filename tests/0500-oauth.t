@@ -18,7 +18,6 @@ export CG_BUILD=${CG_BUILD:-$CG_TOP/build}
 driver=$CG_BUILD/tests/oauth-driver
 [ -x "$driver" ] || skip_all "$driver not built (make $driver)"
 [ "$(id -u)" -eq 0 ] || skip_all "needs root for Postfix"
-command -v xxd >/dev/null || skip_all "needs xxd"
 servers_start || { echo "Bail out! servers_start failed"; exit 1; }
 oauth_dovecot_enable || { echo "Bail out! Dovecot with an oauth2 passdb did not start"; exit 1; }
 

@@ -31,7 +31,7 @@ oauth_dovecot_enable() {
 	keys=$d/oauth2-keys
 	OAUTH_KEY_HEX=$(openssl rand -hex 32) || return 1
 	mkdir -p "$keys/default/HS256"
-	printf '%s' "$OAUTH_KEY_HEX" | xxd -r -p | openssl base64 -A \
+	perl -e 'print pack("H*", $ARGV[0])' "$OAUTH_KEY_HEX" | openssl base64 -A \
 	    >"$keys/default/HS256/$OAUTH_KID"
 	# The auth process reads the keys as the dovecot user.
 	chmod -R a+rX "$keys"
