@@ -392,6 +392,107 @@ test_find_case(void)
 	fixture_teardown(&f);
 }
 
+/* ---- the config settings of conversations ---- */
+
+static config *
+load_conf(const char *dir, const char *extra, GPtrArray *errors)
+{
+	g_autofree char *conf = g_build_filename(dir, "c.conf", NULL);
+	g_autofree char *text = g_strdup_printf(
+	    "gateway = { address = \"members@example.test\"; %s };\n"
+	    "imap = { host = \"localhost\"; user = \"u\"; password_file = \"pw\"; };\n"
+	    "smtp = { host = \"localhost\"; };\n"
+	    "database = \"db/casegate.db\"; spool = \"spool\"; templates = \"tpl\";\n%s\n",
+	    g_str_has_prefix(extra, "GW:") ? extra + 3 : "",
+	    g_str_has_prefix(extra, "GW:") ? "" : extra);
+
+	g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+	return config_load(conf, errors);
+}
+
+static gboolean
+has_error(GPtrArray *errors, const char *needle)
+{
+	guint i;
+
+	for (i = 0; i < errors->len; i++)
+		if (strstr(g_ptr_array_index(errors, i), needle) != NULL)
+			return TRUE;
+	return FALSE;
+}
+
+static void
+test_config(void)
+{
+	GError *e = NULL;
+	g_autofree char *dir = g_dir_make_tmp("test-conv-conf-XXXXXX", &e);
+	g_autofree char *pw = g_build_filename(dir, "pw", NULL);
+	g_autofree char *tpl = g_build_filename(dir, "tpl", NULL);
+	g_autofree char *ack = g_build_filename(tpl, "ack.txt", NULL);
+	g_autofree char *db = g_build_filename(dir, "db", NULL);
+	g_autofree char *secret = g_build_filename(db, "secret", NULL);
+	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+	config *cfg;
+	GStatBuf sb;
+
+	g_assert_no_error(e);
+	g_assert_true(g_file_set_contents(pw, "pw\n", -1, NULL));
+	g_assert_cmpint(g_chmod(pw, 0600), ==, 0);
+	g_assert_cmpint(g_mkdir(tpl, 0700), ==, 0);
+	g_assert_cmpint(g_mkdir(db, 0700), ==, 0);
+	g_assert_true(g_file_set_contents(ack, "hi\n", -1, NULL));
+
+	/* defaults: a secret is generated 0600 beside the database */
+	cfg = load_conf(dir, "", errors);
+	g_assert_cmpuint(errors->len, ==, 0);
+	g_assert_nonnull(cfg);
+	g_assert_cmpint(g_stat(secret, &sb), ==, 0);
+	g_assert_cmpint(sb.st_mode & 0777, ==, 0600);
+	g_assert_cmpuint(strlen(cfg->secret), ==, 64);
+	g_assert_cmpint(cfg->reopen_days, ==, 14);
+	g_assert_false(cfg->plus_addressing);
+	g_assert_true(conv_is_status_subject(cfg, "Statut"));
+	g_assert_true(conv_is_status_subject(cfg, "ÉTAT"));
+	config_free(cfg);
+
+	/* settings */
+	cfg = load_conf(dir, "staff = { addresses = [ \"Anna@Example.TEST\" ]; "
+	    "domains = [ \"staff.example\" ]; authserv_id = \"mx.example.test\"; "
+	    "expose_address = true; };\ncases = { reopen_days = 3; "
+	    "status_words = [ \"Where are my cases\" ]; };", errors);
+	g_assert_cmpuint(errors->len, ==, 0);
+	g_assert_cmpstr(g_ptr_array_index(cfg->staff.addresses, 0), ==, "anna@example.test");
+	g_assert_true(cfg->staff.require_auth);
+	g_assert_true(cfg->staff.expose_address);
+	g_assert_cmpint(cfg->reopen_days, ==, 3);
+	g_assert_true(conv_is_status_subject(cfg, "Re: where are my cases?"));
+	g_assert_false(conv_is_status_subject(cfg, "status"));
+	config_free(cfg);
+
+	/* errors, all at once with file:line */
+	g_assert_null(load_conf(dir, "staff = { domains = [ \"example.test\" ]; "
+	    "addresses = [ \"not an address\" ]; };\ncases = { reopen_days = -1; "
+	    "status_words = [ 1 ]; bogus = 1; };", errors));
+	g_assert_true(has_error(errors, "staff.require_auth"));
+	g_assert_true(has_error(errors, "not a valid mail address"));
+	g_assert_true(has_error(errors, "cases.reopen_days"));
+	g_assert_true(has_error(errors, "\"cases.status_words\" element 1 must be a non-empty string"));
+	g_assert_true(has_error(errors, "unknown setting \"cases.bogus\""));
+	g_assert_true(has_error(errors, "c.conf:"));
+	g_ptr_array_set_size(errors, 0);
+
+	/* a readable or short secret is refused */
+	g_assert_cmpint(g_chmod(secret, 0644), ==, 0);
+	g_assert_null(load_conf(dir, "", errors));
+	g_assert_true(has_error(errors, "chmod 600"));
+	g_ptr_array_set_size(errors, 0);
+	g_assert_true(g_file_set_contents(secret, "short\n", -1, NULL));
+	g_assert_cmpint(g_chmod(secret, 0600), ==, 0);
+	g_assert_null(load_conf(dir, "GW:secret_file = \"db/secret\";", errors));
+	g_assert_true(has_error(errors, "at least 16"));
+	rm_rf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -401,5 +502,6 @@ main(int argc, char **argv)
 	g_test_add_func("/conversation/queue-mail", test_queue_mail);
 	g_test_add_func("/conversation/status-subject", test_status_subject);
 	g_test_add_func("/conversation/find-case", test_find_case);
+	g_test_add_func("/conversation/config", test_config);
 	return g_test_run();
 }
