@@ -8,10 +8,14 @@
 #   mbox_put USER FOLDER FILE|-   drop a message into a Maildir folder
 #   mbox_count USER FOLDER   number of messages (0 if no such folder)
 #   mbox_dump USER FOLDER    every message, each after a "=== uid N" line
-#   mbox_header USER FOLDER HEADER   that header of each message
+#   mbox_header [-d] USER FOLDER HEADER   that header of each message
+#   mbox_wait_count USER FOLDER N [SECS]  until FOLDER holds N messages
+#   mbox_uids USER FOLDER    the UIDs, one a line
 #   smtp_send FROM TO[,TO] FILE|-    SMTP to Postfix, fails unless 250
-#   wait_until SECS CMD...   poll CMD every 0.1 s
-#   bad_dovecot_start selfsigned|expired|wronghost
+#   wait_until SECS CMD...|'SNIPPET'   poll every 0.1 s
+#   bad_dovecot_start selfsigned|expired|wronghost   (one at a time)
+#   bad_dovecot_stop
+#   servers_procs [DIR]      PIDs still running for the instance
 #   servers_cleanup_add CMD  run CMD (eval) first at teardown
 #   servers_stop             the teardown, also run by the EXIT trap
 #
@@ -26,8 +30,14 @@
 # - Postfix needs root and does not notice a port clash, so each script
 #   claims a block of ten ports with a lock (/tmp/cgt-ports/BASE, a
 #   symlink naming the owner's PID) and checks it with ss.
-# - Postfix's first start on an empty queue takes 2.5 s; a queue skeleton
-#   cached in /tmp/cgt-postfix-skel-* makes later starts about 0.3 s.
+# - Postfix starts in about 0.1 s instead of 2.5 s: its config files are
+#   backdated (it re-reads a file modified this very second every 0.3 s),
+#   the queue is copied from a skeleton cached in /tmp/cgt-postfix-skel-*
+#   and a quick-start file skips postfix-script's integrity checks.
+# - Dovecot's auth penalty is off: after one failed login from 127.0.0.1
+#   every later login, SMTP AUTH included, would wait 2-15 s.
+# - Dovecot notices a new line in its users file up to a second late, so
+#   mail_user_add waits until the user is known (LMTP would bounce).
 # - SIGTERM to Dovecot's whole process group stops it in 0.1 s; SIGTERM
 #   to the master alone takes 1-10 s.
 # - Mail to any domain but example.test lands in the user "sink", so
@@ -45,7 +55,9 @@
 MAIL_DOMAIN=example.test
 _cg_ports_dir=/tmp/cgt-ports
 _cg_cleanup=()
-_cg_dovecot_pids=()
+_cg_dovecot_pid=
+_cg_bad_pid=
+_cg_dovecot_pids=()	# every Dovecot started, for the teardown
 _cg_port_lock=
 _cg_bad_dir=
 _cg_mbox_seq=0
@@ -205,6 +217,13 @@ _cg_dovecot_conf() {	# dir imap imaps lmtp auth cert key
 	    auto = subscribe
 	  }
 	}
+	# No auth penalty: after one failed login from 127.0.0.1 every
+	# later login from it (SMTP AUTH too) would wait 2-15 s.
+	service anvil {
+	  unix_listener anvil-auth-penalty {
+	    mode = 0
+	  }
+	}
 	service imap-login {
 	  inet_listener imap {
 	    port = $2
@@ -260,7 +279,7 @@ _cg_wait_greeting() {	# pid port want
 
 # Start Dovecot in the foreground as its own session, so teardown can
 # signal the whole group; wait for the IMAP greeting.
-_cg_dovecot_run() {	# dir imap-port
+_cg_dovecot_run() {	# dir imap-port [pid-variable]
 	local conf=$1/dovecot.conf pid
 	mkdir -p "$1/run" "$1/state" "$1/home"
 	chown nobody:nogroup "$1/home"
@@ -270,7 +289,10 @@ _cg_dovecot_run() {	# dir imap-port
 	fi
 	setsid dovecot -F -c "$conf" </dev/null >>"$1/dovecot.err" 2>&1 &
 	pid=$!
+	# Recorded before waiting, so a failed start is still stopped by
+	# the teardown.
 	_cg_dovecot_pids+=("$pid")
+	[ -z "${3:-}" ] || printf -v "$3" %s "$pid"
 	if ! _cg_wait_greeting "$pid" "$2" "* OK"; then
 		cat "$1/dovecot.err" >>"$1/dovecot.log" 2>/dev/null
 		_cg_fail "Dovecot in $1 gave no IMAP greeting on port $2" \
@@ -279,23 +301,47 @@ _cg_dovecot_run() {	# dir imap-port
 	fi
 }
 
-_cg_alive() {		# pid: running, not a zombie
-	local st
-	st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$st" ] && [ "$st" != Z ]
+# Live (not zombie) members of a process group: PIDs, one a line.
+_cg_group() {		# pgid
+	ps -eo pid=,pgid=,stat= | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { print $1 }'
 }
 
-# SIGTERM to the process group (0.1 s), SIGKILL after 5 s.
-_cg_dovecot_kill() {	# pid
+_cg_alive() {		# pid: running, not a zombie
+	local st
+	{ st=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+	st=${st##*) }
+	[ -n "$st" ] && [ "${st%% *}" != Z ]
+}
+
+# SIGTERM to a whole process group, wait for it to be empty, SIGKILL
+# after 5 s.  Dovecot is done in 0.1 s this way, where SIGTERM to its
+# master alone takes 1-10 s.
+_cg_group_kill() {	# pgid
 	local i
 	kill -TERM -- "-$1" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		_cg_alive "$1" || break
-		sleep 0.1
+	for i in $(seq 100); do
+		[ -n "$(_cg_group "$1")" ] || break
+		sleep 0.05
 	done
-	_cg_alive "$1" && kill -KILL -- "-$1" 2>/dev/null
+	if [ -n "$(_cg_group "$1")" ]; then
+		_cg_err "servers.sh: process group $1 ignored SIGTERM, killing"
+		kill -KILL -- "-$1" 2>/dev/null
+	fi
 	wait "$1" 2>/dev/null
 	return 0
+}
+
+# The name older scripts use.
+_cg_dovecot_kill() { _cg_group_kill "$@"; }
+
+# A process group this instance started and that may be signalled: its
+# leader is gone (Linux does not reuse a PID still in use as a group
+# ID) or still runs from $CG_T.
+_cg_ours() {		# pgid
+	local cmd
+	[ -e "/proc/$1" ] || return 0
+	{ cmd=$(tr '\0' ' ' <"/proc/$1/cmdline"); } 2>/dev/null || return 0
+	[[ $cmd == *"$CG_T/"* ]]
 }
 
 # --- Postfix -----------------------------------------------------------
@@ -374,6 +420,12 @@ _cg_postfix_conf() {	# dir
 	EOF
 }
 
+# Postfix re-reads a config file whose mtime is this very second, every
+# 0.3 s until it is not: 1-2 s lost per start.  So backdate them.
+_cg_postfix_age() {	# file...
+	touch -d "@$(( $(date +%s) - 5 ))" "$@"
+}
+
 # The queue skeleton: `postfix check` creates the queue directories,
 # which is what makes a first start slow.  Built once per Postfix version
 # and owner ids, then copied into each new queue.
@@ -407,6 +459,7 @@ _cg_postfix_run() {	# dir
 	mkdir -p "$p/etc" "$p/spool" "$p/data"
 	chown postfix:postfix "$p/data"
 	_cg_postfix_conf "$p"
+	_cg_postfix_age "$p/etc"/*
 	_cg_postfix_skel "$p" || return 1
 	if ! postfix -c "$p/etc" start >"$p/start.out" 2>&1; then
 		cat "$p/start.out" >>"$p/maillog" 2>/dev/null
@@ -421,12 +474,14 @@ _cg_postfix_run() {	# dir
 	fi
 }
 
+# `postfix stop` polls once a second; signalling master ourselves and
+# polling faster saves up to a second per script.  Master is a session
+# leader and takes its children down with it.
 _cg_postfix_stop() {
-	local p=$CG_T/postfix
-	[ -f "$p/spool/pid/master.pid" ] || return 0
-	postfix -c "$p/etc" stop >/dev/null 2>&1 ||
-	    postfix -c "$p/etc" abort >/dev/null 2>&1
-	return 0
+	local pid
+	pid=$(sed -n '1s/ //gp' "$CG_T/postfix/spool/pid/master.pid" 2>/dev/null)
+	[ -n "$pid" ] && _cg_alive "$pid" || return 0
+	_cg_group_kill "$pid"
 }
 
 # --- start and stop ----------------------------------------------------
@@ -470,7 +525,8 @@ servers_start() {
 	for u in members alice bob staff sink; do
 		mail_user_add "$u" "pw-$u" || return 1
 	done
-	_cg_dovecot_run "$CG_T/dovecot" "$IMAP_PORT" || return 1
+	_cg_dovecot_run "$CG_T/dovecot" "$IMAP_PORT" _cg_dovecot_pid ||
+	    return 1
 	_cg_postfix_run "$CG_T/postfix" || return 1
 	_cg_err "servers_start: $CG_T, ports $IMAP_PORT-$BAD_IMAPS_PORT, ready in $(( ($(_cg_now_us) - t0) / 1000 )) ms"
 }
@@ -489,9 +545,12 @@ servers_stop() {
 	if [ -n "${CG_T:-}" ]; then
 		_cg_postfix_stop
 		for pid in "${_cg_dovecot_pids[@]}"; do
-			_cg_dovecot_kill "$pid"
+			_cg_ours "$pid" && _cg_group_kill "$pid"
 		done
 		_cg_dovecot_pids=()
+		_cg_dovecot_pid=
+		_cg_bad_pid=
+		_cg_bad_dir=
 		if [ "${CG_KEEP:-0}" = 1 ]; then
 			_cg_err "servers_stop: kept $CG_T"
 		else
@@ -501,6 +560,28 @@ servers_stop() {
 	[ -z "$_cg_port_lock" ] || rm -f "$_cg_port_lock"
 	_cg_port_lock=
 	return $st
+}
+
+# PIDs of live processes that belong to the instance in dir (default
+# $CG_T): dir in their command line (Dovecot), their working directory
+# under it or MAIL_CONFIG pointing into it (Postfix).  Empty after a
+# clean teardown.
+servers_procs() {	# [dir]
+	local dir=${1:-$CG_T} pid
+	[ -n "$dir" ] || return 1
+	# The patterns come through a pipe, so that grep's own command
+	# line does not match.
+	{
+		grep -lsF -f <(echo "$dir") /proc/[0-9]*/cmdline
+		grep -lsxz -f <(echo "MAIL_CONFIG=$dir/postfix/etc") \
+		    /proc/[0-9]*/environ
+		stat -c %N /proc/[0-9]*/cwd |
+		    grep -F -f <(printf '%s\n' "-> '$dir'" "-> '$dir/")
+	} 2>/dev/null | cut -d/ -f3 | sort -un |
+	while read -r pid; do
+		[ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] &&
+		    _cg_alive "$pid" && echo "$pid"
+	done
 }
 
 # --- users and mailboxes -----------------------------------------------
@@ -518,11 +599,24 @@ mail_user_add() {	# name password
 	printf '%s:{PLAIN}%s::::::\n' "$name" "$pw" >>"$CG_T/users"
 	( umask 077; printf '%s\n' "$pw" >"$CG_T/pw/$name" )
 	echo "$name@$MAIL_DOMAIN x" >>"$POSTFIX_CONF/vmailbox"
+	_cg_postfix_age "$POSTFIX_CONF/vmailbox"
 	# smtpd caches maps; a reload makes new ones see the user.
 	if [ -f "$CG_T/postfix/spool/pid/master.pid" ]; then
 		postfix -c "$POSTFIX_CONF" reload >/dev/null 2>&1
 	fi
+	# Dovecot re-reads the users file at most once a second: a lookup
+	# in the second of the change can still miss the user, and LMTP
+	# then bounces mail for it (550).  Wait until it is visible.
+	if [ -n "$_cg_dovecot_pid" ] &&
+	   ! wait_until 5 _cg_user_known "$name"; then
+		_cg_fail "mail_user_add: Dovecot does not know $name"
+		return 1
+	fi
 	return 0
+}
+
+_cg_user_known() {
+	_cg_doveadm mailbox status -u "$1" messages INBOX >/dev/null 2>&1
 }
 
 # Maildir++ with the namespace separator "/": INBOX is ~/Maildir itself,
@@ -561,7 +655,7 @@ mbox_count() {		# user folder
 		echo "${out##*messages=}"
 		return 0
 	fi
-	if [[ $out == *"doesn't exist"* ]]; then
+	if [[ $out == *"Mailbox doesn't exist"* ]]; then
 		echo 0
 		return 0
 	fi
@@ -582,12 +676,41 @@ mbox_dump() {		# user folder
 	done
 }
 
-mbox_header() {		# user folder header
-	local uid
+# One line per occurrence of the header in each message, in UID order
+# (an empty line for a message without it), folded lines unfolded.  Raw
+# as stored; with -d, MIME encoded-words are decoded to UTF-8.
+mbox_header() {		# [-d] user folder header
+	local uid field
+	if [ "$1" = -d ]; then
+		shift
+		field=hdr.${3,,}.utf8
+	else
+		field=hdr.${3,,}
+	fi
 	for uid in $(mbox_uids "$1" "$2"); do
-		_cg_doveadm -f pager fetch -u "$1" "hdr.${3,,}" mailbox "$2" \
-		    uid "$uid"
+		_cg_doveadm -f pager fetch -u "$1" "$field" mailbox "$2" \
+		    uid "$uid" |
+		awk -v p="$field: " '
+			NR == 1 { line = substr($0, length(p) + 1); next }
+			/^[ \t]/ { line = line $0; next }
+			/^\f$/ { next }
+			{ print line; line = $0 }
+			END { print line }'
 	done
+}
+
+# Wait until folder holds exactly n messages; say how many if it never
+# does.
+mbox_wait_count() {	# user folder n [secs, default 10]
+	local end=$(( $(_cg_now_us) + ${4:-10} * 1000000 )) n
+	while n=$(mbox_count "$1" "$2") && [ "$n" != "$3" ]; do
+		if [ "$(_cg_now_us)" -ge "$end" ]; then
+			_cg_err "mbox_wait_count: $1 $2 has $n messages, not $3"
+			return 1
+		fi
+		sleep 0.1
+	done
+	[ "$n" = "$3" ]
 }
 
 # --- SMTP --------------------------------------------------------------
@@ -618,10 +741,15 @@ smtp_send() {		# from to[,to...] file|-
 
 # --- helpers -----------------------------------------------------------
 
-wait_until() {		# secs cmd...
+# Poll every 0.1 s until the command succeeds.  One argument is a shell
+# snippet, eval'ed each time, so $(...) inside it is re-run:
+#   wait_until 5 '[ "$(mbox_count members INBOX)" = 1 ]'
+#   wait_until 5 test -s "$CG_T/casegated.pid"
+wait_until() {		# secs cmd... | secs 'snippet'
 	local end=$(( $(_cg_now_us) + $1 * 1000000 ))
 	shift
-	until "$@"; do
+	while :; do
+		if [ $# -eq 1 ]; then eval "$1"; else "$@"; fi && return 0
 		if [ "$(_cg_now_us)" -ge "$end" ]; then
 			_cg_err "wait_until: timed out: $*"
 			return 1
@@ -630,14 +758,20 @@ wait_until() {		# secs cmd...
 	done
 }
 
+bad_dovecot_stop() {
+	[ -z "$_cg_bad_pid" ] || ! _cg_ours "$_cg_bad_pid" ||
+	    _cg_group_kill "$_cg_bad_pid"
+	_cg_bad_pid=
+	_cg_bad_dir=
+}
+
 # An extra Dovecot with a bad certificate on BAD_IMAP_PORT (STARTTLS)
 # and BAD_IMAPS_PORT; the users are the same, the mailboxes its own.
+# Replaces the one running, if any.
 bad_dovecot_start() {	# selfsigned|expired|wronghost
 	local d=$CG_T/bad-$1 c=$CG_T/certs
-	if [ -n "$_cg_bad_dir" ]; then
-		_cg_fail "bad_dovecot_start: one is running already ($_cg_bad_dir)"
-		return 1
-	fi
+	bad_dovecot_stop
+	rm -rf "$d"
 	case "$1" in
 	selfsigned) _cg_selfsigned_make "$c" "bad-$1" ;;
 	expired) _cg_expired_make "$c" "bad-$1" ;;
@@ -647,7 +781,7 @@ bad_dovecot_start() {	# selfsigned|expired|wronghost
 	mkdir -p "$d"
 	_cg_dovecot_conf "$d" "$BAD_IMAP_PORT" "$BAD_IMAPS_PORT" 0 0 \
 	    "$c/bad-$1.pem" "$c/bad-$1.key" >"$d/dovecot.conf"
-	_cg_dovecot_run "$d" "$BAD_IMAP_PORT" || return 1
 	_cg_bad_dir=$d
+	_cg_dovecot_run "$d" "$BAD_IMAP_PORT" _cg_bad_pid || return 1
 	export BAD_IMAP_PORT BAD_IMAPS_PORT
 }
