@@ -431,7 +431,7 @@ _cg_postfix_age() {	# file...
 # and owner ids, then copied into each new queue.
 _cg_postfix_skel() {	# dir
 	local v skel tmp
-	v=$(postconf -h mail_version 2>/dev/null)
+	v=$(postconf -c "$1/etc" -h mail_version 2>/dev/null)
 	skel=/tmp/cgt-postfix-skel-$v-$(id -u postfix)-$(getent group postdrop | cut -d: -f3)
 	if [ ! -d "$skel" ]; then
 		tmp=$(mktemp -d /tmp/cgt-skel.XXXXXX) || return 1
@@ -548,6 +548,7 @@ servers_stop() {
 			_cg_ours "$pid" && _cg_group_kill "$pid"
 		done
 		_cg_dovecot_pids=()
+		_cg_sweep
 		_cg_dovecot_pid=
 		_cg_bad_pid=
 		_cg_bad_dir=
@@ -560,6 +561,34 @@ servers_stop() {
 	[ -z "$_cg_port_lock" ] || rm -f "$_cg_port_lock"
 	_cg_port_lock=
 	return $st
+}
+
+# Last resort at teardown: whatever still runs from $CG_T (a server a
+# script restarted behind the harness's back, a daemon it forgot).  A
+# group leader started from $CG_T takes its group with it; anything
+# else is signalled alone, never its process group, which may be the
+# test's own or prove's.
+_cg_sweep() {
+	local left pid i
+	left=$(servers_procs "$CG_T")
+	[ -n "$left" ] || return 0
+	_cg_err "servers_stop: stopping what still runs from $CG_T:" \
+	    "$(ps -o pid=,args= -p "$(echo $left | tr ' ' ,)" | cut -c1-100)"
+	for pid in $left; do
+		if [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ] &&
+		   _cg_ours "$pid"; then
+			kill -TERM -- "-$pid"
+		else
+			kill -TERM "$pid"
+		fi
+	done 2>/dev/null
+	for i in $(seq 40); do
+		left=$(servers_procs "$CG_T")
+		[ -n "$left" ] || return 0
+		sleep 0.05
+	done
+	kill -KILL $left 2>/dev/null
+	return 0
 }
 
 # PIDs of live processes that belong to the instance in dir (default
