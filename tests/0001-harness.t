@@ -161,12 +161,19 @@ ok '! _cg_greets "$BAD_IMAP_PORT" "* OK"' "bad_dovecot_stop stopped it"
 child=$(bash -c '. "$1/tests/lib/servers.sh"
 	servers_start 2>/dev/null || exit 1
 	bad_dovecot_start selfsigned 2>/dev/null || exit 1
-	echo "$CG_T $IMAP_PORT $SMTP_PORT $BAD_IMAP_PORT $_cg_port_lock"
+	# Something the harness does not know about, as a script that
+	# restarts a server itself might leave: the teardown sweeps it.
+	(cd "$CG_T" && exec sleep 300) </dev/null >/dev/null 2>&1 &
+	echo "$!" >"$CG_T/stray.pid"
+	echo "$CG_T $IMAP_PORT $SMTP_PORT $BAD_IMAP_PORT $_cg_port_lock $(cat "$CG_T/stray.pid")"
 	echo "procs $(servers_procs | wc -l)"
-	echo "stop_begin $(_cg_now_us)" ' _ "$top")
-read -r c_dir c_imap c_smtp c_bad c_lock <<<"$(sed -n 1p <<<"$child")"
+	echo "stop_begin $(_cg_now_us)" ' _ "$top" 2>"$CG_T/child.err")
+read -r c_dir c_imap c_smtp c_bad c_lock c_stray <<<"$(sed -n 1p <<<"$child")"
 t_end=$(_cg_now_us)
-like "$(sed -n 2p <<<"$child")" '^procs [1-9]' "child instance had processes"
+like "$(sed -n 2p <<<"$child")" '^procs [1-9]' "child instance had processes" ||
+    diag "$(cat "$CG_T/child.err")"
+like "$(cat "$CG_T/child.err")" "stopping what still runs from $c_dir:.*sleep 300" \
+    "... and its teardown said what it swept"
 stop_begin=$(sed -n 's/^stop_begin //p' <<<"$child")
 [ -z "$stop_begin" ] || diag "child teardown took about $(( (t_end - stop_begin) / 1000 )) ms"
 ok '[ -n "$c_dir" ] && [ ! -e "$c_dir" ]' "child's temp dir removed"
@@ -174,6 +181,8 @@ is "$(servers_procs "$c_dir" | wc -l)" 0 "no process of the child's instance rem
 ok '! _cg_greets "$c_imap" "* OK" && ! _cg_greets "$c_smtp" "220 " && ! _cg_greets "$c_bad" "* OK"' \
     "child's ports are closed"
 ok '[ -n "$c_lock" ] && [ ! -L "$c_lock" ]' "child's port lock released"
+ok '[ -n "$c_stray" ] && ! _cg_alive "$c_stray"' \
+    "a process the harness did not start, running from the temp dir, is stopped too"
 
 diag "0001-harness.t took $(ms_since "$t_begin") ms before its own teardown"
 done_testing
