@@ -213,7 +213,9 @@ daemon_stop
 # --- outbox ---------------------------------------------------------------
 say "outbox: $OUT_N acknowledgements through Postfix"
 db=$CG_T/group/casegate.db
-sqlite3 "$db" "UPDATE outbox SET state = 'queued', next_attempt = 0, attempts = 0, sent_at = NULL
+# next_attempt "now", as when queued: a 0 reads as "nothing due" to the
+# outbox thread (store_outbox_next_due), which would then sleep 60 s
+sqlite3 "$db" "UPDATE outbox SET state = 'queued', next_attempt = strftime('%s', 'now'), attempts = 0, sent_at = NULL
     WHERE id IN (SELECT id FROM outbox WHERE kind = 'ack' ORDER BY id LIMIT $OUT_N)"
 queued() { sqlite3 -readonly "$db" "SELECT count(*) FROM outbox WHERE state = 'queued'" 2>/dev/null; }
 out_q=$(queued)
