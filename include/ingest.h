@@ -69,6 +69,10 @@ gboolean ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *
  */
 gboolean ingest_raw_oversize(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
     const char *recipient, gint64 size, ingest_result *r, GError **error);
+/* The same inside the caller's transaction (see ingest_raw_in_txn). */
+gboolean ingest_raw_oversize_in_txn(ingest_ctx *ctx, const char *raw_digest,
+    const char *source_key, const char *recipient, gint64 size, ingest_result *r,
+    GError **error);
 
 /*
  * A message released from the quarantine: ingested as if new, but not

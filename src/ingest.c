@@ -624,6 +624,19 @@ ingest_raw_oversize(ingest_ctx *ctx, const char *raw_digest, const char *source_
 }
 
 gboolean
+ingest_raw_oversize_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, gint64 size, ingest_result *r, GError **error)
+{
+	hygiene_mode saved = mode;
+	gboolean ok;
+
+	mode.declared_size = size;
+	ok = ingest_raw_in_txn(ctx, raw_digest, source_key, recipient, r, error);
+	mode = saved;
+	return ok;
+}
+
+gboolean
 ingest_raw_released(ingest_ctx *ctx, const char *raw_digest, ingest_result *r,
     GError **error)
 {

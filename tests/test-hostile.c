@@ -734,6 +734,28 @@ test_oversize(fixture *f, gconstpointer data)
 	g_test_message("%s", text);
 	g_assert_nonnull(strstr(text, "52.4 MB"));
 	ingest_result_clear(&r);
+	/* and inside the daemon's group transaction */
+	g_clear_pointer(&digest, g_free);
+	hdr = "From: Carol <carol@example.net>\r\nSubject: Huge too\r\n\r\n";
+	digest = spool_put(f->sp, SPOOL_RAW, hdr, strlen(hdr), &err);
+	g_assert_no_error(err);
+	g_assert_true(store_begin(f->st, &err));
+	g_assert_true(ingest_raw_oversize_in_txn(&ctx, digest, "m/INBOX/1/8", NULL, 60000000, &r,
+	    &err));
+	g_assert_true(store_commit(f->st, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(r.outcome, ==, INGEST_NEW_CASE);
+	{
+		g_autoptr(GPtrArray) ev = store_case_events(f->st, r.case_id, NULL);
+		guint i;
+		gboolean found = FALSE;
+
+		for (i = 0; i < ev->len; i++)
+			found |= strstr(((store_event *)g_ptr_array_index(ev, i))->detail,
+			    "60.0 MB") != NULL;
+		g_assert_true(found);
+	}
+	ingest_result_clear(&r);
 	g_string_free(raw, TRUE);
 }
 
