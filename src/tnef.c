@@ -82,13 +82,16 @@ attachment_data(Attachment *a)
 /*
  * libytnef reports damage with printf() on stdout, where it would end
  * up in the daemon's journal and in test output: point stdout at
- * /dev/null for the call.  casegated parses in one thread.
+ * /dev/null for the call.  File descriptors are per process, so the
+ * mailbox threads take turns.
  */
 static int
 parse_quietly(TNEFStruct *t, const void *data, size_t len)
 {
+	static GMutex lock;
 	int saved, null, rc;
 
+	g_mutex_lock(&lock);
 	fflush(stdout);
 	saved = dup(STDOUT_FILENO);
 	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -102,6 +105,7 @@ parse_quietly(TNEFStruct *t, const void *data, size_t len)
 		close(saved);
 	if (null != -1)
 		close(null);
+	g_mutex_unlock(&lock);
 	return rc;
 }
 
