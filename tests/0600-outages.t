@@ -73,7 +73,7 @@ ok "wait_until 15 cases_is 2" "with Postfix down a new message still becomes a c
 ok "wait_until 15 count_is members INBOX 0" "and leaves INBOX"
 ok "wait_until 15 ack_attempts_at_least 2 2" "its acknowledgement is retried"
 sleep 6
-row=$(q "SELECT state || '|' || attempts || '|' || last_error FROM outbox WHERE case_id = 2")
+row=$(q "SELECT state || '|' || attempts || '|' || last_error FROM outbox WHERE kind = 'ack' AND case_id = 2")
 like "$row" '^queued\|[0-9]+\|.*(refused|connect)' "it stays queued with the connection error recorded"
 attempts=${row#*|}; attempts=${attempts%%|*}
 elapsed=$(ms_since "$t0")
@@ -143,21 +143,21 @@ postfix -c "$POSTFIX_CONF" reload >/dev/null 2>&1
 member_mail carol@example.test
 ok "wait_until 15 cases_is 8" "carol's mail becomes a case"
 ok "wait_until 20 ack_attempts_at_least 8 3" "a 450 for her acknowledgement is retried"
-like "$(q "SELECT state || '|' || last_error FROM outbox WHERE case_id = 8")" \
+like "$(q "SELECT state || '|' || last_error FROM outbox WHERE kind = 'ack' AND case_id = 8")" \
     '^queued\|.*450' "it stays queued with the 450 recorded"
 : >"$POSTFIX_CONF/rcpt_access"
 postfix -c "$POSTFIX_CONF" reload >/dev/null 2>&1
 t0=$(now_us)
 ok "wait_until 20 ack_is 8 sent" "once the relay accepts, it is delivered"
 diag "4xx: delivered $(ms_since "$t0") ms after the map was emptied," \
-    "after $(q "SELECT attempts FROM outbox WHERE case_id = 8") failed attempts"
+    "after $(q "SELECT attempts FROM outbox WHERE kind = 'ack' AND case_id = 8") failed attempts"
 ok "wait_until 15 count_is carol INBOX 1" "and carol has it"
 
 # --- 5xx from the relay: failed, recorded on the case ----------------------------
 member_mail dave@example.test
 ok "wait_until 15 cases_is 9" "dave's mail becomes a case"
 ok "wait_until 15 ack_is 9 failed" "the relay's 550 (unknown user) fails his acknowledgement"
-is "$(q "SELECT attempts FROM outbox WHERE case_id = 9")" 1 "without retrying"
+is "$(q "SELECT attempts FROM outbox WHERE kind = 'ack' AND case_id = 9")" 1 "without retrying"
 like "$(q "SELECT detail FROM events WHERE case_id = 9 AND kind = 'delivery-failed'")" \
     '550' "the case records the failure with the relay's reply"
 ok "cg_stop" "casegated exits 0 on SIGTERM after all that"

@@ -39,7 +39,10 @@ cg_conf_set "$conf" imap fetch_batch 20
 cg_conf_set "$conf" smtp timeout 5
 sed -i 's/^outbox = .*/outbox = { retry_min = 1; retry_max = 2; max_attempts = 1000; };/' "$conf"
 # Members write from another domain: Postfix files every acknowledgement
-# into the user "sink", where they are counted.
+# into the user "sink", where they are counted.  The team notifications
+# (rules/default.rules: example.org team addresses) land there too; they
+# answer no message, so ack_ids leaves out mail without In-Reply-To.
+ack_ids() { maildir_ids sink INBOX | grep -v '^- '; }
 members_domain=members.test
 
 q() { cg_sql "$1"; }
@@ -60,7 +63,7 @@ settled() {
 	[ "$(mbox_count members INBOX)" = 0 ]
 }
 acks_arrived() {
-	postfix_queue_empty && [ "$(maildir_ids sink INBOX | wc -l)" -ge "$N" ]
+	postfix_queue_empty && [ "$(ack_ids | wc -l)" -ge "$N" ]
 }
 
 mkdir -p "$CG_T/mail"
@@ -152,7 +155,7 @@ is "$(q "SELECT count(*) FROM outbox WHERE kind = 'ack' AND state = 'sent'")" "$
 is "$(q "SELECT count(DISTINCT case_id) FROM outbox WHERE kind = 'ack'")" "$N" \
     "one acknowledgement row per case"
 
-acks=$(maildir_ids sink INBOX)
+acks=$(ack_ids)
 total=$(wc -l <<<"$acks")
 pairs=$(sort -u <<<"$acks")
 is "$(awk '{ print $1 }' <<<"$pairs" | sort -u | grep -c '^<torture-')" "$N" \
@@ -196,7 +199,7 @@ is "$(q "SELECT count(*) FROM cases")" "$N" "no new case"
 is "$(mbox_count members Processed)" "$((N + K))" "the copies went to Processed"
 sleep 1
 ok "postfix_queue_empty" "nothing waits in Postfix"
-is "$(maildir_ids sink INBOX | wc -l)" "$total" "and no acknowledgement was sent for them"
+is "$(ack_ids | wc -l)" "$total" "and no acknowledgement was sent for them"
 ok "cg_stop" "casegated exits 0"
 
 [ "$_tap_failed" -eq 0 ] || cg_log_diag
