@@ -72,8 +72,8 @@ chown -R nobody:nogroup "$CORPUS"
 for u in benchg bench1; do
 	mail_user_add "$u" "pw-$u" || die "mail_user_add $u"
 	h=$CG_T/dovecot/home/$u
-	mkdir -p "$h/Maildir/new" "$h/Maildir/tmp"
-	cp -al "$CORPUS/cur" "$h/Maildir/cur"	# same files, no copy
+	mkdir -p "$h/Maildir/cur" "$h/Maildir/new" "$h/Maildir/tmp"
+	cp -al "$CORPUS/cur/." "$h/Maildir/cur/"	# same files, no copy
 	chown -R nobody:nogroup "$h"
 	# the first look also builds Dovecot's index; retry a busy moment
 	for i in 1 2 3 4 5; do
