@@ -232,6 +232,13 @@ outbox_main(gpointer data)
 		due = store_outbox_next_due(t->st, NULL);
 		/* a short nap: casectl queues mail (replies, notices) behind our back */
 		secs = due > 0 ? (int)CLAMP(due - now, 0, OUTBOX_NAP) : OUTBOX_NAP;
+		/*
+		 * After a failure the rows may still look due (the database
+		 * could not record their next attempt): nap anyway, or this
+		 * loop spins and floods the log while the disk is full.
+		 */
+		if (n < 0)
+			secs = OUTBOX_NAP;
 		if (secs == 0)
 			continue;
 		expect(t, secs + 5);
@@ -821,6 +828,13 @@ main(int argc, char **argv)
 	    LOG_TO_SYSLOG) : pick_log_target(debug), verbose);
 	log_capture_glib();
 	cg_mime_init();
+	/*
+	 * A file size limit (ulimit -f, systemd LimitFSIZE=) must be a
+	 * failed write (EFBIG), which SQLite and the spool report as a
+	 * temporary error leaving the message where it was, not SIGXFSZ,
+	 * which would kill us mid-transaction.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 
 	if (!load_all(conf, &g.cfg, &g.rules, FALSE))
 		return deliver ? CG_EX_TEMPFAIL : CG_EX_CONFIG;

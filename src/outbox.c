@@ -568,8 +568,44 @@ outbox_backoff(const config *cfg, int attempts)
 	return wait < floor_ ? floor_ : wait;
 }
 
-/* Record the outcome of one row in one transaction. */
+/*
+ * Sent but not recorded: the relay said 250 but the database refused
+ * the update (disk full, read-only, locked past the busy timeout).  The
+ * row is still queued, so without this every later round would send it
+ * again for as long as the database stays unwritable (0620-signals-
+ * deliver.t saw each acknowledgement of a backlog go out 13 times in a
+ * minute).  Kept in memory only: a restart forgets it and sends once
+ * more, the one duplicate per crash that SMTP cannot avoid.
+ */
+static GMutex unrecorded_lock;
+static GHashTable *unrecorded;	/* outbox ids (gint64 *) */
+
+static gboolean
+unrecorded_has(gint64 id)
+{
+	gboolean has;
+
+	g_mutex_lock(&unrecorded_lock);
+	has = unrecorded != NULL && g_hash_table_contains(unrecorded, &id);
+	g_mutex_unlock(&unrecorded_lock);
+	return has;
+}
+
 static void
+unrecorded_set(gint64 id, gboolean on)
+{
+	g_mutex_lock(&unrecorded_lock);
+	if (unrecorded == NULL)
+		unrecorded = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	if (on)
+		g_hash_table_add(unrecorded, g_memdup2(&id, sizeof(id)));
+	else
+		g_hash_table_remove(unrecorded, &id);
+	g_mutex_unlock(&unrecorded_lock);
+}
+
+/* Record the outcome of one row in one transaction; FALSE if the database refused. */
+static gboolean
 record(store *st, const store_outbox *o, const char *state, gint64 next, const char *why)
 {
 	GError *e = NULL;
@@ -594,11 +630,12 @@ record(store *st, const store_outbox *o, const char *state, gint64 next, const c
 		goto fail;
 	}
 	if (store_commit(st, &e))
-		return;
+		return TRUE;
 fail:
 	log_warnx("outbox %" G_GINT64_FORMAT ": cannot record state %s: %s", o->id, state,
 	    e->message);
 	g_error_free(e);
+	return FALSE;
 }
 
 static void
@@ -621,8 +658,11 @@ retry_or_fail(const config *cfg, store *st, const store_outbox *o, const GError 
 	record(st, o, OUTBOX_QUEUED, cg_now() + outbox_backoff(cfg, o->attempts), e->message);
 }
 
-/* Send one row and record the outcome; smtp_alive() tells whether conn survived. */
-static void
+/*
+ * Send one row and record the outcome; smtp_alive() tells whether conn
+ * survived.  FALSE: it was sent but the database cannot say so; stop.
+ */
+static gboolean
 deliver_one(const config *cfg, store *st, spool *sp, smtp_conn *conn, const store_outbox *o,
     int *sent)
 {
@@ -636,16 +676,43 @@ deliver_one(const config *cfg, store *st, spool *sp, smtp_conn *conn, const stor
 
 		log_warnx("outbox %" G_GINT64_FORMAT ": %s", o->id, why);
 		record(st, o, OUTBOX_FAILED, 0, why);
-		return;
+		return TRUE;
 	}
 	if (smtp_send_file(conn, o->env_from != NULL ? o->env_from : "", o->rcpt, path, &e)) {
 		log_info("outbox %" G_GINT64_FORMAT ": sent %s to <%s>", o->id, o->kind, o->rcpt);
-		record(st, o, OUTBOX_SENT, 0, NULL);
 		(*sent)++;
-		return;
+		if (!record(st, o, OUTBOX_SENT, 0, NULL)) {
+			unrecorded_set(o->id, TRUE);
+			return FALSE;
+		}
+		return TRUE;
 	}
 	retry_or_fail(cfg, st, o, e);
 	g_error_free(e);
+	return TRUE;
+}
+
+/* Rows sent before whose update failed: record them now, never resend. */
+static gboolean
+record_unrecorded(store *st, GPtrArray *rows)
+{
+	guint i = 0;
+
+	while (i < rows->len) {
+		const store_outbox *o = g_ptr_array_index(rows, i);
+
+		if (!unrecorded_has(o->id)) {
+			i++;
+			continue;
+		}
+		if (!record(st, o, OUTBOX_SENT, 0, NULL))
+			return FALSE;
+		log_info("outbox %" G_GINT64_FORMAT ": recorded as sent (it went out before "
+		    "the database could be written)", o->id);
+		unrecorded_set(o->id, FALSE);
+		g_ptr_array_remove_index(rows, i);
+	}
+	return TRUE;
 }
 
 static void
@@ -674,6 +741,11 @@ outbox_deliver_due(const config *cfg, store *st, spool *sp, volatile int *stop,
 
 	if ((rows = store_outbox_due(st, cg_now(), DELIVER_BATCH, error)) == NULL)
 		return -1;
+	if (!record_unrecorded(st, rows)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_TEMP, "the database cannot be written; "
+		    "nothing is sent until it can");
+		return -1;
+	}
 	if (rows->len == 0)
 		return 0;
 	if ((conn = smtp_open(&cfg->smtp, cfg->domain, &e)) == NULL) {
@@ -698,7 +770,8 @@ outbox_deliver_due(const config *cfg, store *st, spool *sp, volatile int *stop,
 				break;
 			}
 		}
-		deliver_one(cfg, st, sp, conn, g_ptr_array_index(rows, i), &sent);
+		if (!deliver_one(cfg, st, sp, conn, g_ptr_array_index(rows, i), &sent))
+			break;
 	}
 	smtp_close(conn);
 	return sent;
