@@ -5,6 +5,7 @@
 #   make check-san  the same with ASan + UBSan (build-san/)
 #   make demo       private Dovecot + Postfix, casegated, sample mail
 #   make bench      benchmark (optimised build)
+#   make torture    the crash test at full size (TORTURE_N, TORTURE_KILLS)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -55,7 +56,7 @@ TEST_SCRIPTS := $(sort $(wildcard tests/[0-9]*.t))
 TEST_TOOLS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/*-driver.c))
 
 .SECONDARY:
-.PHONY: all check check-unit check-san demo bench bench-tools install clean
+.PHONY: all check check-unit check-san demo bench bench-tools torture install clean
 all: $(BINS)
 
 $(B)/obj/%.o: src/%.c
@@ -103,6 +104,15 @@ $(B)/casegated-g1: src/casegated.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -DCG_COMMIT_GROUP=1 $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
 bench-tools: $(BENCH_TOOLS) $(B)/casegated-g1
+
+# tests/0610-crash.t runs 200 messages and 30 SIGKILLs inside make check;
+# this is the long version.
+TORTURE_N ?= 3000
+TORTURE_KILLS ?= 60
+torture: $(BINS)
+	CG_BUILD=$(abspath $(B)) CG_TOP=$(CURDIR) TORTURE_N=$(TORTURE_N) \
+	  TORTURE_KILLS=$(TORTURE_KILLS) \
+	  prove -v --exec $(CURDIR)/tests/lib/tap-exec tests/0610-crash.t
 
 bench:
 	$(MAKE) B=build-bench OPT="-O2 -g -DNDEBUG" all bench-tools
