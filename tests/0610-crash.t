@@ -135,7 +135,8 @@ diag "$kills SIGKILLs in $(ms_since "$t0") ms ($in_delivery with acknowledgement
 
 cg_start "$conf"
 ok "wait_until 180 settled" "after $kills kills everything settled ($N cases, outbox sent, INBOX empty)"
-ok "wait_until 60 acks_arrived" "Postfix delivered every acknowledgement"
+# 120 s: each case also sends a team notification, twice the mail of before
+ok "wait_until 120 acks_arrived" "Postfix delivered every acknowledgement"
 ok "cg_stop" "casegated exits 0 on SIGTERM"
 
 # --- none lost, none doubled ---------------------------------------------
