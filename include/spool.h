@@ -3,7 +3,8 @@
  * composed outgoing mail.
  *
  * Files are written to tmp/, fsynced, then renamed to KIND/ab/<sha256>
- * and the directory fsynced.  A digest is 64 lowercase hex characters and
+ * and the directory fsynced (or, in batch mode, made durable together
+ * by spool_sync).  A digest is 64 lowercase hex characters and
  * the only thing that ever becomes part of a path: no name taken from a
  * message is used for a file name.
  */
@@ -46,11 +47,31 @@ gint64 spool_tmp_size(const spool_tmp *t);
 const char *spool_tmp_path(const spool_tmp *t);
 
 /*
- * fsync, rename into kind/ and fsync the directory.  Returns the hex
- * sha256 digest (newly allocated) and frees t in every case.  If a file
- * with that digest exists already the temporary one is dropped.
+ * fsync, rename into kind/ and fsync the directory (in batch mode: only
+ * rename; see spool_set_batch).  Returns the hex sha256 digest (newly
+ * allocated) and frees t in every case.  If a file with that digest
+ * exists already the temporary one is dropped (unless the existing one
+ * has the wrong size, a crash's leftover: then it is replaced).
  */
 char *spool_tmp_commit(spool_tmp *t, const char *kind, GError **error);
+
+/*
+ * Batch mode (off after spool_open): spool_tmp_commit and spool_put on
+ * this handle skip their fsyncs, and the caller promises to call
+ * spool_sync before committing any database row that names a file
+ * committed meanwhile.  A no-op where syncfs(2) is missing (not Linux).
+ * A handle belongs to one thread.
+ */
+void spool_set_batch(spool *sp, gboolean on);
+gboolean spool_batch(const spool *sp);
+
+/*
+ * Make every file committed through this handle in batch mode durable,
+ * with one syncfs(2) of the spool's file system; TRUE at once when there
+ * is nothing to flush.  CG_ERROR_TEMP on failure: commit nothing that
+ * names those files.
+ */
+gboolean spool_sync(spool *sp, GError **error);
 
 /* Remove the temporary file and free t; NULL-safe. */
 void spool_tmp_abort(spool_tmp *t);

@@ -76,6 +76,106 @@ test_put_and_path(void)
 	rm_rf(dir);
 }
 
+/* GnuTLS's SHA-256 against GLib's, over writes of awkward sizes. */
+static void
+test_digest_chunks(void)
+{
+	static const gsize chunks[] = { 1, 63, 64, 65, 4096, 65537, 0, 7 };
+	g_autofree char *dir = make_tmpdir();
+	g_autoptr(GError) err = NULL;
+	g_autoptr(spool) sp = spool_open(dir, &err);
+	g_autofree guchar *data = g_malloc(1 << 20);
+	g_autofree char *want = NULL, *got = NULL;
+	spool_tmp *t;
+	gsize off = 0, i;
+
+	for (i = 0; i < (1 << 20); i++)
+		data[i] = (guchar)(i * 2654435761u >> 13);
+	t = spool_tmp_new(sp, &err);
+	g_assert_nonnull(t);
+	for (i = 0; off < (1 << 20); i++) {
+		gsize n = MIN(chunks[i % G_N_ELEMENTS(chunks)] * (i + 1), (1 << 20) - off);
+
+		g_assert_true(spool_tmp_write(t, data + off, n, &err));
+		off += n;
+	}
+	got = spool_tmp_commit(t, SPOOL_RAW, &err);
+	g_assert_no_error(err);
+	want = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, 1 << 20);
+	g_assert_cmpstr(got, ==, want);
+	g_free(got);
+	/* the empty file */
+	got = spool_put(sp, SPOOL_RAW, "", 0, &err);
+	g_assert_cmpstr(got, ==,
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	rm_rf(dir);
+}
+
+/* Batch mode: the same files, made durable by spool_sync. */
+static void
+test_batch(void)
+{
+	g_autofree char *dir = make_tmpdir();
+	g_autoptr(GError) err = NULL;
+	g_autoptr(spool) sp = spool_open(dir, &err);
+	g_autofree char *d1 = NULL, *d2 = NULL, *path = NULL, *data = NULL;
+	gsize len;
+
+	g_assert_false(spool_batch(sp));
+	g_assert_true(spool_sync(sp, &err));	/* nothing to do */
+	spool_set_batch(sp, TRUE);
+	g_assert_true(spool_batch(sp));
+	d1 = spool_put(sp, SPOOL_RAW, "hello\n", 6, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(d1, ==, HELLO_SHA);
+	d2 = spool_put(sp, SPOOL_OUT, "hello\n", 6, &err);	/* a new kind/ab/ */
+	g_assert_cmpstr(d2, ==, HELLO_SHA);
+	path = spool_path(sp, SPOOL_OUT, d2);
+	g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+	g_assert_cmpmem(data, len, "hello\n", 6);
+	g_assert_true(spool_sync(sp, &err));
+	g_assert_no_error(err);
+	g_assert_true(spool_sync(sp, &err));
+	spool_set_batch(sp, FALSE);
+	g_assert_false(spool_batch(sp));
+	rm_rf(dir);
+}
+
+/*
+ * A crash before a batch's barrier can leave a short file under a
+ * digest; the next commit of those bytes replaces it.  A file of the
+ * right size is kept (the same inode).
+ */
+static void
+test_leftover(void)
+{
+	g_autofree char *dir = make_tmpdir();
+	g_autoptr(GError) err = NULL;
+	g_autoptr(spool) sp = spool_open(dir, &err);
+	g_autofree char *sub = g_build_filename(dir, SPOOL_RAW, "58", NULL);
+	g_autofree char *path = spool_path(sp, SPOOL_RAW, HELLO_SHA);
+	g_autofree char *d = NULL, *data = NULL;
+	struct stat st1, st2;
+	gsize len;
+
+	g_assert_cmpint(g_mkdir_with_parents(sub, 0750), ==, 0);
+	g_assert_true(g_file_set_contents(path, "", 0, NULL));
+	d = spool_put(sp, SPOOL_RAW, "hello\n", 6, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(d, ==, HELLO_SHA);
+	g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+	g_assert_cmpmem(data, len, "hello\n", 6);
+	g_assert_cmpint(stat(path, &st1), ==, 0);
+	g_free(d);
+	spool_set_batch(sp, TRUE);
+	d = spool_put(sp, SPOOL_RAW, "hello\n", 6, &err);
+	g_assert_cmpstr(d, ==, HELLO_SHA);
+	g_assert_cmpint(stat(path, &st2), ==, 0);
+	g_assert_cmpuint(st1.st_ino, ==, st2.st_ino);
+	g_assert_true(spool_sync(sp, &err));
+	rm_rf(dir);
+}
+
 static void
 test_path_rejects(void)
 {
@@ -313,6 +413,9 @@ main(int argc, char **argv)
 	cg_mime_init();
 	g_test_add_func("/spool/put-and-path", test_put_and_path);
 	g_test_add_func("/spool/path-rejects", test_path_rejects);
+	g_test_add_func("/spool/digest-chunks", test_digest_chunks);
+	g_test_add_func("/spool/batch", test_batch);
+	g_test_add_func("/spool/leftover", test_leftover);
 	g_test_add_func("/spool/stream", test_stream);
 	g_test_add_func("/spool/abort-and-bad-kind", test_abort_and_bad_kind);
 	g_test_add_func("/spool/short-write", test_short_write);
