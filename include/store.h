@@ -121,6 +121,14 @@ int store_schema_version(store *st);
 void store_set_busy_timeout(store *st, int ms);
 
 /*
+ * synchronous=FULL (the default: every COMMIT is durable) or NORMAL for
+ * this connection: commits may be lost on a power failure, so only for
+ * writes that are safe to redo (the outbox's state marks; store.c says
+ * why).  FALSE with error when SQLite refuses.
+ */
+gboolean store_set_synchronous(store *st, gboolean full, GError **error);
+
+/*
  * BEGIN IMMEDIATE (retried while busy; CG_ERROR_TEMP when still locked;
  * CG_ERROR_PERM when a transaction is already open) / COMMIT (rolls
  * back when the commit fails) / ROLLBACK (no-op outside a transaction).
@@ -230,7 +238,10 @@ GPtrArray *store_case_fields(store *st, gint64 case_id, GError **error);
 gint64 store_outbox_add(store *st, const store_outbox *o, GError **error);
 /* Queued rows with next_attempt <= now, oldest first, at most limit. */
 GPtrArray *store_outbox_due(store *st, gint64 now, int limit, GError **error);
-/* Earliest next_attempt of a queued row, 0 if none, -1 on error. */
+/*
+ * Earliest next_attempt of a queued row (at least 1, so a row queued for
+ * time 0 reads as due long ago), 0 if none is queued, -1 on error.
+ */
 gint64 store_outbox_next_due(store *st, GError **error);
 /* All rows of a case or, with case_id 0, of every case, newest first. */
 GPtrArray *store_outbox_list(store *st, gint64 case_id, GError **error);

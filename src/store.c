@@ -778,6 +778,22 @@ store_set_busy_timeout(store *st, int ms)
 	sqlite3_busy_timeout(st->db, ms);
 }
 
+/*
+ * synchronous=NORMAL in WAL mode: a COMMIT reaches the OS but is not
+ * fsynced (checkpoints still are), so a power failure or OS crash can
+ * lose the last few commits of this connection, never corrupt the file.
+ * Only the outbox thread asks for it, for its state marks: a lost "sent"
+ * means the same bytes (same Message-ID) go out once more after the
+ * crash, the duplicate SMTP cannot avoid anyway.  A FULL commit of
+ * another connection fsyncs the WAL, these frames included.
+ */
+gboolean
+store_set_synchronous(store *st, gboolean full, GError **error)
+{
+	return exec(st, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+	    error, "set synchronous");
+}
+
 static gboolean
 set_pragmas(store *st, GError **error)
 {
@@ -1607,7 +1623,10 @@ store_outbox_next_due(store *st, GError **error)
 		db_error(st, rc, error, "next due mail");
 		return -1;
 	}
-	return sqlite3_column_int64(s, 0);	/* NULL (none) reads as 0 */
+	if (sqlite3_column_type(s, 0) == SQLITE_NULL)
+		return 0;	/* nothing queued */
+	/* a row queued for time 0 is due now, not "nothing queued" */
+	return MAX(sqlite3_column_int64(s, 0), 1);
 }
 
 GPtrArray *

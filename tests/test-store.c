@@ -755,6 +755,19 @@ test_outbox(fixture *fx, gconstpointer data)
 	o = outbox_find(all, none);
 	g_assert_cmpint(o->case_id, ==, 0);
 	g_assert_cmpint(o->next_attempt, >, 1000);
+
+	/* due at time 0 is due now, not "nothing queued" (which is 0) */
+	g_assert_true(store_outbox_mark_retry(fx->st, id[1], 0, "again", &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(store_outbox_next_due(fx->st, &error), ==, 1);
+	g_assert_true(store_outbox_mark_sent(fx->st, id[1], &error));
+	g_assert_cmpint(store_outbox_next_due(fx->st, &error), ==, 0);
+	g_assert_no_error(error);
+
+	/* the outbox thread's connection: NORMAL for its marks, FULL again */
+	g_assert_true(store_set_synchronous(fx->st, FALSE, &error));
+	g_assert_true(store_set_synchronous(fx->st, TRUE, &error));
+	g_assert_no_error(error);
 }
 
 static void
