@@ -6,8 +6,9 @@
 #
 # No servers: bench/ingest-profile spools and ingests the messages of a
 # generated Maildir exactly as the daemon's worker does (minus IMAP).
-#   1. wall and CPU, one transaction per message against groups of 50
-#   2. strace -c -w: wall time spent in syscalls (fsync) in both modes
+#   1. wall and CPU, one transaction per message against groups of 50,
+#      and groups of 50 with an fsync per spool file (before batch mode)
+#   2. strace -c -w: wall time spent in syscalls (fsync) in these modes
 #   3. callgrind (perf cannot count instructions in this VM) on 300
 #      messages, group commit: the top functions, inclusive and self
 # Output in $TMPDIR/cg-profile.XXXXXX (kept), summary on stdout.
@@ -40,18 +41,22 @@ conf() {		# name
 echo "== 1. ingest-profile, $COUNT messages (no network)"
 g1=$("$TOOLS/ingest-profile" "$(conf g1)" "$P/maildir" "$COUNT" 1)
 g50=$("$TOOLS/ingest-profile" "$(conf g50)" "$P/maildir" "$COUNT" 50)
-echo "one transaction per message: $g1"
-echo "groups of 50:                $g50"
+f50=$("$TOOLS/ingest-profile" "$(conf f50)" "$P/maildir" "$COUNT" 50 fsync)
+echo "one transaction per message:     $g1"
+echo "groups of 50:                    $g50"
+echo "groups of 50, fsync per file:    $f50"
 w1=$(sed -n 's/.*"wall_ms":\([0-9.]*\).*/\1/p' <<<"$g1")
 w50=$(sed -n 's/.*"wall_ms":\([0-9.]*\).*/\1/p' <<<"$g50")
+wf=$(sed -n 's/.*"wall_ms":\([0-9.]*\).*/\1/p' <<<"$f50")
 awk -v a="$w1" -v b="$w50" 'BEGIN { printf "wall ratio one/group: %.2f\n", a / b }'
+awk -v a="$wf" -v b="$w50" 'BEGIN { printf "wall ratio fsync-per-file/batch: %.2f\n", a / b }'
 
 if command -v strace >/dev/null; then
 	echo "== 2. strace -c -w (wall time in syscalls), $COUNT messages"
-	for g in 1 50; do
+	for g in 1 50 50f; do
 		rm -rf "$P/s$g"
 		strace -f -c -w -o "$P/strace-$g.txt" "$TOOLS/ingest-profile" "$(conf "s$g")" \
-		    "$P/maildir" "$COUNT" "$g" >/dev/null
+		    "$P/maildir" "$COUNT" "${g%f}" $([ "$g" != 50f ] || echo fsync) >/dev/null
 		echo "-- group $g: top syscalls by time"
 		sed -n '1,2p;3,10p' "$P/strace-$g.txt"
 	done

@@ -216,7 +216,15 @@ outbox_main(gpointer data)
 {
 	thread_base *t = data;
 	gated *g = t->g;
+	g_autoptr(GError) serr = NULL;
 
+	/*
+	 * Marks that need no fsync: one lost in a power failure only means
+	 * the same bytes (same Message-ID) are sent once more; see
+	 * store_set_synchronous.  FULL stays if SQLite refuses.
+	 */
+	if (!store_set_synchronous(t->st, FALSE, &serr))
+		log_warnx("outbox: %s", serr->message);
 	while (!stopping(g)) {
 		g_autoptr(GError) err = NULL;
 		gint64 due, now;
@@ -398,7 +406,9 @@ ingest_batch(worker *w, GArray *fetched, guint32 uidvalidity, GArray *done)
 			return FALSE;
 		}
 		ok = ingest_group(w, fetched, &next, uidvalidity, group, lines);
-		if (!store_in_transaction(st) || !store_commit(st, &err)) {
+		/* the spool files the group's rows name are durable first */
+		if (!store_in_transaction(st) || !spool_sync(w->base.sp, &err) ||
+		    !store_commit(st, &err)) {
 			store_rollback(st);
 			log_err("imap %s: %u message%s not committed, left in %s for a retry: %s",
 			    a->name, group->len, group->len == 1 ? "" : "s", a->folder,
@@ -515,6 +525,13 @@ worker_main(gpointer data)
 	worker *w = data;
 	gated *g = w->base.g;
 
+	/*
+	 * The worker's spool files (fetched raw messages, attachments,
+	 * acknowledgements) skip their own fsyncs: ingest_batch makes them
+	 * durable with one spool_sync right before each COMMIT, and a UID
+	 * is moved only after that.
+	 */
+	spool_set_batch(w->base.sp, TRUE);
 	while (!stopping(g)) {
 		if (w->imap == NULL && cg_now() >= w->next_connect)
 			connect_imap(w);

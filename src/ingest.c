@@ -576,6 +576,20 @@ duplicate(ingest_ctx *ctx, gint64 case_id, const char *why, ingest_result *r,
 	return error == NULL || *error == NULL;
 }
 
+/*
+ * End one message's work: release its savepoint in a group (the group's
+ * owner syncs the spool before its COMMIT), else commit, with the spool
+ * files it names made durable first (a no-op unless the spool is in
+ * batch mode).
+ */
+static gboolean
+finish(ingest_ctx *ctx, gboolean in_txn, GError **error)
+{
+	if (in_txn)
+		return store_release(ctx->st, error);
+	return spool_sync(ctx->sp, error) && store_commit(ctx->st, error);
+}
+
 /* Undo one message's work: its savepoint in a group, else the transaction. */
 static gboolean
 undo(ingest_ctx *ctx, gboolean in_txn, GError **error)
@@ -602,7 +616,7 @@ hold_unparseable(ingest_ctx *ctx, const char *raw_digest, const char *source_key
 	if (!(in_txn ? store_savepoint(ctx->st, error) : store_begin(ctx->st, error)))
 		return FALSE;
 	if (!hold(ctx, NULL, raw_digest, source_key, reason, r, error) ||
-	    !(in_txn ? store_release(ctx->st, error) : store_commit(ctx->st, error))) {
+	    !finish(ctx, in_txn, error)) {
 		undo(ctx, in_txn, NULL);
 		ingest_result_clear(r);
 		return FALSE;
@@ -715,7 +729,7 @@ ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 		ingest_result_clear(r);
 		return FALSE;
 	}
-	if (!ok || !(in_txn ? store_release(ctx->st, error) : store_commit(ctx->st, error))) {
+	if (!ok || !finish(ctx, in_txn, error)) {
 		undo(ctx, in_txn, NULL);
 		ingest_result_clear(r);
 		return FALSE;

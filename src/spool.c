@@ -184,7 +184,7 @@ spool_batch(const spool *sp)
 gboolean
 spool_sync(spool *sp, GError **error)
 {
-	if (!sp->pending)
+	if (sp == NULL || !sp->pending)
 		return TRUE;
 #if HAVE_SYNCFS
 	/*
