@@ -43,6 +43,7 @@
 
 #include "cg.h"
 #include "config.h"
+#include "guard.h"
 #include "imap.h"
 #include "ingest.h"
 #include "log.h"
@@ -425,6 +426,68 @@ ingest_batch(worker *w, GArray *fetched, guint32 uidvalidity, GArray *done)
 	return TRUE;
 }
 
+/*
+ * Mail over limits.max_message_size (by RFC822.SIZE, before fetching):
+ * only its header is fetched; it still becomes a case whose
+ * acknowledgement says it was too large.  Rare, so one transaction
+ * each.  Returns the number moved, or -1 when the connection is gone.
+ */
+static int
+process_oversize(worker *w, const GArray *big, guint32 uidvalidity)
+{
+	gated *g = w->base.g;
+	const imap_account *a = w->acct;
+	ingest_ctx ctx = { g->cfg, w->base.st, w->base.sp, g->rules, w->acct };
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(guint32));
+	g_autofree guint32 *uids = g_new(guint32, big->len + 1);
+	GArray *fetched;
+	guint i;
+
+	for (i = 0; i < big->len; i++)
+		uids[i] = g_array_index(big, imap_uid, i).uid;
+	expect(&w->base, 4 * a->ep.timeout + 10 * (int)big->len + 10);
+	fetched = imap_fetch_headers(w->imap, w->base.sp, uids, big->len, &err);
+	if (fetched == NULL) {
+		drop_imap(w, err->message);
+		return -1;
+	}
+	for (i = 0; i < fetched->len && !stopping(g); i++) {
+		imap_fetched *f = &g_array_index(fetched, imap_fetched, i);
+		g_autofree char *key = g_strdup_printf("%s/%s/%u/%u", a->name, a->folder,
+		    uidvalidity, f->uid);
+		g_autoptr(GError) ierr = NULL;
+		gint64 size = 0;
+		ingest_result r;
+		guint j;
+
+		for (j = 0; j < big->len; j++)
+			if (g_array_index(big, imap_uid, j).uid == f->uid)
+				size = g_array_index(big, imap_uid, j).size;
+		if (!ingest_raw_oversize(&ctx, f->digest, key, a->address, size, &r, &ierr)) {
+			log_err("imap %s: uid %u: oversize message not stored, left in %s: %s",
+			    a->name, f->uid, a->folder, ierr ? ierr->message : "unknown error");
+			continue;
+		}
+		log_info("imap %s: uid %u: <%s>: %s %s: %s (%" G_GINT64_FORMAT " bytes, header only)",
+		    a->name, f->uid, r.message_id ? r.message_id : "no Message-ID",
+		    r.public_id ? r.public_id : "-", ingest_outcome_name(r.outcome),
+		    r.decision ? r.decision : "", size);
+		ingest_result_clear(&r);
+		g_array_append_val(done, f->uid);
+	}
+	imap_fetched_array_free(fetched);
+	if (done->len > 0) {
+		pipe_write(g->kick_pipe[1]);
+		if (!imap_move(w->imap, (guint32 *)done->data, done->len, a->processed_folder,
+		    &err)) {
+			drop_imap(w, err->message);
+			return -1;
+		}
+	}
+	return (int)done->len;
+}
+
 /* One pass over the watched folder: fetch, ingest, move, in batches. */
 static void
 process_mailbox(worker *w)
@@ -432,9 +495,9 @@ process_mailbox(worker *w)
 	gated *g = w->base.g;
 	const imap_account *a = w->acct;
 	g_autoptr(GError) err = NULL;
-	g_autoptr(GArray) list = NULL;
+	g_autoptr(GArray) list = NULL, big = NULL;
 	guint32 uidvalidity, uidnext, old_validity, last_uid = 0;
-	guint i, j, moved;
+	guint i, j, moved, big_left = 0;
 
 	expect(&w->base, 4 * a->ep.timeout + 10);
 	if (!imap_select(w->imap, a->folder, &uidvalidity, &uidnext, &err)) {
@@ -453,6 +516,23 @@ process_mailbox(worker *w)
 		return;
 	}
 	moved = 0;
+	big = g_array_new(FALSE, FALSE, sizeof(imap_uid));
+	for (i = 0; i < list->len; ) {
+		imap_uid u = g_array_index(list, imap_uid, i);
+
+		if (guard_too_large(g->cfg, u.size)) {
+			g_array_append_val(big, u);
+			g_array_remove_index(list, i);
+		} else
+			i++;
+	}
+	if (big->len > 0) {
+		int n = process_oversize(w, big, uidvalidity);
+
+		if (n < 0)
+			return;
+		big_left = big->len - (guint)n;
+	}
 	for (i = 0; i < list->len && !stopping(g); i += a->fetch_batch) {
 		guint n = MIN((guint)a->fetch_batch, list->len - i);
 		g_autofree guint32 *uids = g_new(guint32, n);
@@ -490,7 +570,7 @@ process_mailbox(worker *w)
 		if (!ok)
 			break;
 	}
-	report_status(w, list->len - moved, NULL);
+	report_status(w, list->len - moved + big_left, NULL);
 }
 
 static void
