@@ -39,6 +39,9 @@ typedef struct {
 	char	*status;	/* CASE_ACTIVE or CASE_RESOLVED */
 	gboolean needs_info;
 	gint64	 created, updated;	/* seconds since epoch */
+	char	*member_number;	/* member directory number; NULL: not linked */
+	char	*lang;		/* language its mail to the member is in ("en", "fr"); may be NULL */
+	char	*tags;		/* space-separated ("unknown-member"); NULL: none */
 } store_case;
 
 typedef struct {
@@ -414,5 +417,40 @@ gboolean store_suppress_set(store *st, const char *addr, gint64 until, const cha
 /* Until when addr is suppressed (0: it is not, -1: error); *reason_r newly allocated. */
 gint64 store_suppressed_until(store *st, const char *addr, gint64 now, char **reason_r,
     GError **error);
+
+/*
+ * The member directory (issue 4, point 11).  A member has a number (the
+ * key), a name, a language and addresses; an address belongs to at most
+ * one member (member_addresses.addr is unique, without regard to case).
+ */
+typedef struct {
+	char	*number;
+	char	*name;		/* "" when unknown */
+	char	*lang;		/* "en", "fr" ...; NULL: not known */
+	GPtrArray *addresses;	/* char *, sorted; never NULL when read */
+	gint64	 updated;
+} store_member;
+
+/*
+ * Insert or replace member m and replace its addresses with
+ * m->addresses.  An address that belongs to another member is a
+ * constraint error (CG_ERROR_PERM).  Call inside a transaction.
+ */
+gboolean store_member_put(store *st, const store_member *m, GError **error);
+/* Remove every member and address (cases keep their member_number). */
+gboolean store_members_clear(store *st, GError **error);
+/*
+ * The member with this number or, with number NULL, the owner of addr
+ * (any case); NULL when none (no error set) or on error.
+ */
+store_member *store_member_get(store *st, const char *number, const char *addr,
+    GError **error);
+/* Every member, by number (shorter numbers first); NULL on error. */
+GPtrArray *store_member_list(store *st, GError **error);
+/* Set a case's member number, language and tags (NULL or "" for none). */
+gboolean store_case_set_member_info(store *st, gint64 case_id, const char *number,
+    const char *lang, const char *tags, GError **error);
+void store_member_free(store_member *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(store_member, store_member_free)
 
 #endif

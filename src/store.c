@@ -202,6 +202,26 @@ static const char migration_conversations[] =
 static const char migration_visible[] =
 	"ALTER TABLE messages ADD COLUMN visible TEXT;";
 
+/* The member directory (issue 4, point 11): members by number, their
+ * addresses (an address belongs to one member), and on each case the
+ * member it was linked to, the language its mail is written in and its
+ * tags ("unknown-member"). */
+static const char migration_members[] =
+	"CREATE TABLE members ("
+	"  number TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  lang TEXT,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE TABLE member_addresses ("
+	"  addr TEXT PRIMARY KEY COLLATE NOCASE,"
+	"  number TEXT NOT NULL REFERENCES members (number) ON DELETE CASCADE)"
+	"  WITHOUT ROWID;"
+	"CREATE INDEX member_addresses_number ON member_addresses (number);"
+	"ALTER TABLE cases ADD COLUMN member_number TEXT;"
+	"ALTER TABLE cases ADD COLUMN lang TEXT;"
+	"ALTER TABLE cases ADD COLUMN tags TEXT;"
+	"CREATE INDEX cases_member_number ON cases (member_number);";
+
 /* Step i brings the schema from version i to i + 1.  Append only. */
 static const char *const migrations[] = {
 	migration_1,
@@ -209,6 +229,7 @@ static const char *const migrations[] = {
 	migration_hygiene,
 	migration_conversations,
 	migration_visible,
+	migration_members,
 };
 #define STORE_VERSION	((int)G_N_ELEMENTS(migrations))
 
@@ -216,7 +237,8 @@ static const char *const migrations[] = {
 /* Statements */
 
 #define CASE_COLS	"id, public_id, member, member_name, subject, type, sub_type, " \
-			"update_type, team, priority, status, needs_info, created, updated"
+			"update_type, team, priority, status, needs_info, created, updated, " \
+			"member_number, lang, tags"
 #define MSG_COLS	"id, case_id, direction, role, message_id, source_key, raw_digest, " \
 			"from_addr, to_addrs, subject, text, date, created"
 #define OUTBOX_COLS	"id, case_id, kind, env_from, rcpt, message_id, spool_digest, state, " \
@@ -567,6 +589,9 @@ read_case(sqlite3_stmt *s)
 	c->needs_info = sqlite3_column_int(s, 11) != 0;
 	c->created = sqlite3_column_int64(s, 12);
 	c->updated = sqlite3_column_int64(s, 13);
+	c->member_number = col_text(s, 14);
+	c->lang = col_text(s, 15);
+	c->tags = col_text(s, 16);
 	return c;
 }
 
@@ -1961,6 +1986,9 @@ store_case_free(store_case *c)
 	g_free(c->team);
 	g_free(c->priority);
 	g_free(c->status);
+	g_free(c->member_number);
+	g_free(c->lang);
+	g_free(c->tags);
 	g_free(c);
 }
 
@@ -2523,4 +2551,151 @@ store_message_visible(store *st, gint64 message_row, GError **error)
 	if (rc != SQLITE_DONE)
 		db_error(st, rc, error, "visible text");
 	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The member directory (issue 4, point 11) */
+
+#define MEMBER_COLS	"m.number, m.name, m.lang, m.updated, (SELECT group_concat(addr, ' ')" \
+			" FROM (SELECT addr FROM member_addresses a WHERE a.number = m.number" \
+			" ORDER BY addr))"
+
+static gpointer
+read_member(sqlite3_stmt *s)
+{
+	store_member *m = g_new0(store_member, 1);
+	const char *addrs = (const char *)sqlite3_column_text(s, 4);
+	g_auto(GStrv) v = g_strsplit(addrs != NULL ? addrs : "", " ", 0);
+	guint i;
+
+	m->number = col_text(s, 0);
+	m->name = col_text(s, 1);
+	m->lang = col_text(s, 2);
+	m->updated = sqlite3_column_int64(s, 3);
+	m->addresses = g_ptr_array_new_with_free_func(g_free);
+	for (i = 0; v[i] != NULL; i++)
+		if (*v[i] != '\0')
+			g_ptr_array_add(m->addresses, g_strdup(v[i]));
+	return m;
+}
+
+void
+store_member_free(store_member *m)
+{
+	if (m == NULL)
+		return;
+	g_free(m->number);
+	g_free(m->name);
+	g_free(m->lang);
+	g_clear_pointer(&m->addresses, g_ptr_array_unref);
+	g_free(m);
+}
+
+gboolean
+store_member_put(store *st, const store_member *m, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+	guint i;
+
+	if (m == NULL || !present(m->number)) {
+		arg_error(st, error, "save member: no member number");
+		return FALSE;
+	}
+	s = query_dynamic(st, "INSERT INTO members (number, name, lang, updated)"
+	    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (number) DO UPDATE SET"
+	    " name = excluded.name, lang = excluded.lang, updated = excluded.updated", error);
+	if (s == NULL)
+		return FALSE;
+	bind_text(s, 1, m->number, &rc);
+	bind_text(s, 2, m->name != NULL ? m->name : "", &rc);
+	bind_text(s, 3, present(m->lang) ? m->lang : NULL, &rc);
+	bind_int64(s, 4, cg_now(), &rc);
+	if (!run(st, s, rc, error, "save member"))
+		return FALSE;
+	g_clear_pointer(&s, stmt_release);
+	s = query_dynamic(st, "DELETE FROM member_addresses WHERE number = ?1", error);
+	if (s == NULL)
+		return FALSE;
+	bind_text(s, 1, m->number, &rc);
+	if (!run(st, s, rc, error, "replace member addresses"))
+		return FALSE;
+	for (i = 0; m->addresses != NULL && i < m->addresses->len; i++) {
+		g_clear_pointer(&s, stmt_release);
+		s = query_dynamic(st, "INSERT INTO member_addresses (addr, number)"
+		    " VALUES (?1, ?2)", error);
+		if (s == NULL)
+			return FALSE;
+		bind_text(s, 1, g_ptr_array_index(m->addresses, i), &rc);
+		bind_text(s, 2, m->number, &rc);
+		if (!run(st, s, rc, error, "save member address"))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+store_members_clear(store *st, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "DELETE FROM members", error);
+
+	if (s == NULL)
+		return FALSE;
+	return run(st, s, SQLITE_OK, error, "clear the member directory");
+}
+
+store_member *
+store_member_get(store *st, const char *number, const char *addr, GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (present(number))
+		s = query_dynamic(st, "SELECT " MEMBER_COLS " FROM members m WHERE m.number = ?1",
+		    error);
+	else if (present(addr))
+		s = query_dynamic(st, "SELECT " MEMBER_COLS " FROM members m WHERE m.number ="
+		    " (SELECT number FROM member_addresses WHERE addr = ?1)", error);
+	else
+		return NULL;
+	if (s == NULL)
+		return NULL;
+	bind_text(s, 1, present(number) ? number : addr, &rc);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return read_member(s);
+	if (rc != SQLITE_DONE)
+		db_error(st, rc, error, "look up member");
+	return NULL;
+}
+
+GPtrArray *
+store_member_list(store *st, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "SELECT " MEMBER_COLS " FROM members m"
+	    " ORDER BY length(m.number), m.number", error);
+
+	if (s == NULL)
+		return NULL;
+	return collect(st, s, SQLITE_OK, read_member, (GDestroyNotify)store_member_free, error,
+	    "list members");
+}
+
+gboolean
+store_case_set_member_info(store *st, gint64 case_id, const char *number, const char *lang,
+    const char *tags, GError **error)
+{
+	g_autoptr(stmt_ref) s = query_dynamic(st, "UPDATE cases SET member_number = ?2,"
+	    " lang = ?3, tags = ?4 WHERE id = ?1", error);
+	g_autofree char *missing = g_strdup_printf("no case %" G_GINT64_FORMAT, case_id);
+	int rc = SQLITE_OK;
+
+	if (s == NULL)
+		return FALSE;
+	bind_int64(s, 1, case_id, &rc);
+	bind_text(s, 2, present(number) ? number : NULL, &rc);
+	bind_text(s, 3, present(lang) ? lang : NULL, &rc);
+	bind_text(s, 4, present(tags) ? tags : NULL, &rc);
+	return run_one(st, s, rc, error, "set case member", missing);
 }
