@@ -171,6 +171,12 @@ is "$(comm -3 "$CG_T/want" <(printf '%s\n' "$pairs") | wc -l)" 0 \
 resends=$((total - N))
 ok "[ $resends -ge 0 ] && [ $resends -le $kills ]" \
     "deliveries $total <= $N + $kills kills (resends: $resends)"
+# Team notifications go out through the same outbox: count every copy.
+all_mail=$(maildir_ids sink INBOX | awk '{ print $2 }')
+dups=$(( $(wc -l <<<"$all_mail") - $(sort -u <<<"$all_mail" | wc -l) ))
+is "$(q "SELECT count(*) FROM outbox WHERE state = 'sent'")" \
+    "$(sort -u <<<"$all_mail" | wc -l)" "every mail the outbox marked sent arrived (acks and notifications)"
+ok "[ $dups -le $kills ]" "resends of any outbox mail $dups <= $kills kills"
 refetched=$(grep -c 'duplicate: already stored' "$CG_T/casegated.log")
 diag "figures: messages $N, kills $kills, Dovecot restarts $restarts, kicks $kicks," \
     "Postfix outages $pf_stops, lost 0, doubled cases 0," \
