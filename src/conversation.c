@@ -484,7 +484,6 @@ conv_status(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest,
 	g_autoptr(GPtrArray) cases = NULL;
 	g_autoptr(GHashTable) vars = NULL;
 	g_autofree char *body = NULL, *subject = NULL;
-	const char *quiet;
 	outbox_mail om = { 0 };
 
 	*handled = FALSE;
@@ -494,9 +493,21 @@ conv_status(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest,
 	r->outcome = INGEST_RECORDED;
 	if (!record_status_message(ctx, m, raw_digest, source_key, error))
 		return FALSE;
-	if ((quiet = guard_no_autoreply(ctx->cfg, m)) != NULL) {
-		r->decision = g_strdup_printf("status request, no answer: %s", quiet);
-		return store_event_add(ctx->st, 0, "no-status", m->from_addr, quiet, error);
+	/* a status list is an automatic answer: the loop table, bounce
+	 * suppression and the daily cap apply as to acknowledgements */
+	{
+		g_autoptr(GError) gerr = NULL;
+		g_autofree char *why = guard_may_send(ctx->cfg, ctx->st, m, m->from_addr,
+		    cg_now(), &gerr);
+
+		if (gerr != NULL) {
+			g_propagate_error(error, g_steal_pointer(&gerr));
+			return FALSE;
+		}
+		if (why != NULL) {
+			r->decision = g_strdup_printf("status request, no answer: %s", why);
+			return store_event_add(ctx->st, 0, "no-status", m->from_addr, why, error);
+		}
 	}
 	f.member = m->from_addr;
 	f.limit = STATUS_MAX_CASES;
@@ -520,7 +531,8 @@ conv_status(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest,
 	om.references = m->references;
 	om.auto_submitted = "auto-replied";
 	om.env_from = "";
-	if (outbox_queue_mail(ctx->cfg, ctx->st, ctx->sp, &om, error) == 0)
+	if (outbox_queue_mail(ctx->cfg, ctx->st, ctx->sp, &om, error) == 0 ||
+	    !guard_sent(ctx->st, m->from_addr, "status", 0, cg_now(), error))
 		return FALSE;
 	r->decision = g_strdup_printf("status request: list of %u case(s) queued", cases->len);
 	return TRUE;
