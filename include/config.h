@@ -68,6 +68,13 @@ typedef struct {
 	gboolean expose_address; /* relays show the staff address in Reply-To; default false */
 } staff_config;
 
+/* members.unknown: a new case from an address the member directory lacks. */
+typedef enum {
+	MEMBERS_UNKNOWN_ACCEPT,	/* a case like any other (the default) */
+	MEMBERS_UNKNOWN_FLAG,	/* a case tagged "unknown-member" */
+	MEMBERS_UNKNOWN_HOLD,	/* no case, no answer: the quarantine ("unknown sender") */
+} members_unknown_mode;
+
 /* Mail hygiene limits: casegate.conf(5) "limits".  0 means no limit. */
 typedef struct {
 	gint64	 max_message_size;	/* bytes, from RFC822.SIZE before fetching; default 50 MiB */
@@ -106,7 +113,9 @@ typedef struct config {
 	char	*database;
 	char	*spool;
 	char	*rules;		/* NULL: no rules file, default routing */
-	char	*templates;	/* directory holding ack.txt etc. */
+	char	*templates;	/* directory holding en/ack.txt, fr/ack.txt ... (or ack.txt) */
+	char	*language;	/* gateway.language: "en" (default) or "fr"; NULL: "en" */
+	members_unknown_mode members_unknown;	/* members.unknown; default accept */
 
 	/* conversations: casegate.conf(5), "gateway", "staff", "cases" */
 	char	*secret_file;	/* HMAC key for Message-IDs; default: "secret" beside the database */

@@ -20,6 +20,7 @@
 
 #include "cg.h"
 #include "config.h"
+#include "lang.h"
 #include "oauth.h"
 
 /* config_destroy frees what the config_t holds, not the struct itself */
@@ -48,6 +49,7 @@ static const key_spec root_keys[] = {
 	{ "limits", K_GROUP, FALSE },
 	{ "guard", K_GROUP, FALSE },
 	{ "spam", K_GROUP, FALSE },
+	{ "members", K_GROUP, FALSE },
 	{ NULL, 0, FALSE },
 };
 
@@ -59,6 +61,7 @@ static const key_spec gateway_keys[] = {
 	{ "case_digits", K_INT, FALSE },
 	{ "secret_file", K_STR, FALSE },
 	{ "plus_addressing", K_BOOL, FALSE },
+	{ "language", K_STR, FALSE },
 	{ NULL, 0, FALSE },
 };
 
@@ -592,12 +595,59 @@ load_paths(loader *ld, config *cfg, const config_setting_t *root)
 		load_error(ld, config_setting_get_member(root, "rules"),
 		    "rules file %s: %s", cfg->rules, g_strerror(errno));
 	if (cfg->templates != NULL) {
-		g_autofree char *ack = g_build_filename(cfg->templates, "ack.txt", NULL);
+		/* templates/<language>/ack.txt, or templates/ack.txt (older layout) */
+		g_autofree char *ack = g_build_filename(cfg->templates, lang_default(cfg),
+		    "ack.txt", NULL);
+		g_autofree char *flat = g_build_filename(cfg->templates, "ack.txt", NULL);
 
-		if (access(ack, R_OK) != 0)
+		if (access(ack, R_OK) != 0 && access(flat, R_OK) != 0)
 			load_error(ld, config_setting_get_member(root, "templates"),
-			    "template %s: %s", ack, g_strerror(errno));
+			    "template %s: %s (nor is there %s)", ack, g_strerror(errno), flat);
 	}
+}
+
+/*
+ * The member directory and languages: gateway.language (the default
+ * language of mail to members, and the language of mail to staff) and
+ * members.unknown (what a new case from an address the directory does
+ * not know becomes).
+ */
+static const key_spec members_keys[] = {
+	{ "unknown", K_STR, FALSE },
+	{ NULL, 0, FALSE },
+};
+
+static void
+load_language(loader *ld, config *cfg, config_setting_t *root)
+{
+	config_setting_t *gw = config_setting_get_member(root, "gateway");
+	config_setting_t *g = config_setting_get_member(root, "members");
+	const char *v, *code;
+
+	if (gw != NULL && !config_setting_is_group(gw))
+		gw = NULL;
+	v = get_str(gw, "language");
+	code = v != NULL ? lang_normalise(v) : LANG_FALLBACK;
+	if (code == NULL) {
+		load_error(ld, config_setting_get_member(gw, "language"),
+		    "\"gateway.language\" \"%s\" is not a language casegate writes (%s)", v,
+		    lang_known());
+		code = LANG_FALLBACK;
+	}
+	cfg->language = g_strdup(code);
+	if (g == NULL || !config_setting_is_group(g))
+		return;
+	check_group(ld, g, "members", members_keys);
+	v = get_str(g, "unknown");
+	if (v == NULL || strcmp(v, "accept") == 0)
+		cfg->members_unknown = MEMBERS_UNKNOWN_ACCEPT;
+	else if (strcmp(v, "flag") == 0)
+		cfg->members_unknown = MEMBERS_UNKNOWN_FLAG;
+	else if (strcmp(v, "hold") == 0)
+		cfg->members_unknown = MEMBERS_UNKNOWN_HOLD;
+	else
+		load_error(ld, config_setting_get_member(g, "unknown"),
+		    "\"members.unknown\" must be \"accept\", \"flag\" or \"hold\"");
 }
 
 static void
@@ -1002,6 +1052,7 @@ config_load_flags(const char *path, int flags, GPtrArray *errors)
 	else
 		g = NULL;
 	load_outbox(&ld, cfg, g);
+	load_language(&ld, cfg, root);
 	load_paths(&ld, cfg, root);
 	load_conversations(&ld, cfg, root);
 	load_hygiene(&ld, cfg, root);
@@ -1029,6 +1080,7 @@ config_free(config *cfg)
 	g_free(cfg->spool);
 	g_free(cfg->rules);
 	g_free(cfg->templates);
+	g_free(cfg->language);
 	g_free(cfg->secret_file);
 	wipe_free(cfg->secret);
 	g_clear_pointer(&cfg->staff.addresses, g_ptr_array_unref);
