@@ -129,7 +129,11 @@ install: $(BINS)
 	install -d $(DESTDIR)$(SYSCONFDIR)/casegate/templates
 	install -m 640 casegate.conf.example $(DESTDIR)$(SYSCONFDIR)/casegate/casegate.conf.example
 	install -m 644 rules/default.rules $(DESTDIR)$(SYSCONFDIR)/casegate/casegate.rules.example
-	install -m 644 templates/*.txt $(DESTDIR)$(SYSCONFDIR)/casegate/templates/
+	# one directory per language: templates/en, templates/fr (casegate.conf(5))
+	for d in templates/*/; do l=$$(basename "$$d"); \
+	  install -d $(DESTDIR)$(SYSCONFDIR)/casegate/templates/$$l && \
+	  install -m 644 "$$d"*.txt $(DESTDIR)$(SYSCONFDIR)/casegate/templates/$$l/ || exit 1; \
+	done
 	install -d $(DESTDIR)$(DATADIR)
 	install -m 644 rules/default.rules $(DESTDIR)$(DATADIR)/default.rules
 	install -d $(DESTDIR)$(UNITDIR)

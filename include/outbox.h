@@ -20,7 +20,7 @@ typedef struct {
 	const store_case *c;	/* the case (public_id, subject, type ...) */
 	const mail_msg	*orig;	/* the member's message we answer */
 	GPtrArray	*missing;	/* char *: labels of fields still missing, may be NULL */
-} outbox_ack_info;
+} outbox_ack_info;	/* written in c->lang, else the default language */
 
 /*
  * Render the template file name (in cfg->templates) with {{key}}
@@ -28,6 +28,18 @@ typedef struct {
  * left empty; a missing template is CG_ERROR_CONFIG.  Newly allocated.
  */
 char *outbox_render(const config *cfg, const char *name, GHashTable *vars, GError **error);
+
+/*
+ * outbox_render in language lang (NULL: the default): the file is
+ * templates/<lang>/<name>, else the default language's, else
+ * templates/<name>.  A first line "Subject: ..." is not part of the text:
+ * rendered, it goes to *subject_r (may be NULL; NULL when there is none).
+ */
+char *outbox_render_lang(const config *cfg, const char *lang, const char *name,
+    GHashTable *vars, char **subject_r, GError **error);
+
+/* Is there a template name for lang (or the default language, or without one)? */
+gboolean outbox_template_exists(const config *cfg, const char *lang, const char *name);
 
 /*
  * Compose the acknowledgement for a new case and queue it: writes the

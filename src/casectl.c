@@ -25,7 +25,9 @@
 #include "cg.h"
 #include "config.h"
 #include "json.h"
+#include "lang.h"
 #include "log.h"
+#include "members.h"
 #include "outbox.h"
 #include "quarantine.h"
 #include "report.h"
@@ -66,7 +68,10 @@ usage(void)
 	    "       casectl [-f config] stats [--json]\n"
 	    "       casectl [-f config] status [--json]\n"
 	    "       casectl [-f config] quarantine list [--json] [--all]\n"
-	    "       casectl [-f config] quarantine show|release|delete ID\n");
+	    "       casectl [-f config] quarantine show|release|delete ID\n"
+	    "       casectl [-f config] members import [--replace] FILE.csv\n"
+	    "       casectl [-f config] members list [--json]\n"
+	    "       casectl [-f config] members show [--json] NUMBER|ADDRESS\n");
 	exit(CG_EX_USAGE);
 }
 
@@ -143,7 +148,21 @@ case_json(GString *out, const store_case *c)
 	json_member_bool(out, &first, "needs_info", c->needs_info);
 	json_member_int(out, &first, "created", c->created);
 	json_member_int(out, &first, "updated", c->updated);
-	g_string_append_c(out, '}');
+	json_member_str(out, &first, "member_number", c->member_number);
+	json_member_str(out, &first, "language", c->lang);
+	g_string_append(out, ",\"tags\":[");
+	{
+		g_auto(GStrv) tags = g_strsplit(c->tags != NULL ? c->tags : "", " ", 0);
+		guint i, n = 0;
+
+		for (i = 0; tags[i] != NULL; i++)
+			if (*tags[i] != '\0') {
+				if (n++ > 0)
+					g_string_append_c(out, ',');
+				json_string(out, tags[i]);
+			}
+	}
+	g_string_append(out, "]}");
 }
 
 /* At most width display characters of s, with "..." when cut. */
@@ -250,6 +269,11 @@ show_human(ctl *c, const store_case *k, GPtrArray *fields, GPtrArray *msgs,
 	printf("Subject:     %s\n", k->subject);
 	printf("Member:      %s%s%s%s\n", k->member_name ? k->member_name : "",
 	    k->member_name ? " <" : "", k->member, k->member_name ? ">" : "");
+	printf("Member no.:  %s\n", k->member_number != NULL ? k->member_number :
+	    "- (not in the member directory)");
+	if (k->tags != NULL)
+		printf("Tags:        %s\n", k->tags);
+	printf("Language:    %s\n", k->lang != NULL ? k->lang : "-");
 	printf("Status:      %s%s\n", k->status, k->needs_info ? " (needs info)" : "");
 	printf("Type:        %s", k->type ? k->type : "-");
 	if (k->sub_type)
@@ -636,8 +660,10 @@ print_cases(GPtrArray *cases, gboolean json)
 		g_autofree char *t = clip(type, 28), *m = clip(k->member, 26);
 		g_autofree char *s = clip(k->subject, 50);
 
-		printf("%-12s %-8s %-16s %-28s %-14s %-26s %s%s\n", k->public_id, k->status,
-		    when, t, k->team ? k->team : "-", m, s, k->needs_info ? " (needs info)" : "");
+		printf("%-12s %-8s %-16s %-28s %-14s %-26s %s%s%s%s%s\n", k->public_id, k->status,
+		    when, t, k->team ? k->team : "-", m, s, k->needs_info ? " (needs info)" : "",
+		    k->tags != NULL ? " [" : "", k->tags != NULL ? k->tags : "",
+		    k->tags != NULL ? "]" : "");
 	}
 }
 
@@ -730,7 +756,8 @@ case_thread(ctl *c, const store_case *k, char **irt_r, GPtrArray **refs_r, GErro
 /* Queue mail of kind with text to the case's member, threaded; outbox id or 0. */
 static gint64
 queue_to_member(ctl *c, const store_case *k, const char *kind, const char *from_name,
-    const char *text, const char *auto_submitted, const char *role, GError **error)
+    const char *subject, const char *text, const char *auto_submitted, const char *role,
+    GError **error)
 {
 	g_autoptr(spool) sp = NULL;
 	g_autoptr(GPtrArray) refs = NULL;
@@ -746,6 +773,7 @@ queue_to_member(ctl *c, const store_case *k, const char *kind, const char *from_
 	m.to_addr = k->member;
 	m.to_name = k->member_name;
 	m.from_name = from_name;
+	m.subject = subject;
 	m.text = text;
 	m.in_reply_to = irt;
 	m.references = refs;
@@ -764,21 +792,43 @@ type_line(const char *type, const char *sub, const char *upd)
 	    upd ? " / " : "", upd ? upd : "");
 }
 
-/* The text of the "resolved" notice, from templates/resolved.txt. */
-static char *
-resolved_text(ctl *c, const store_case *k, GError **error)
+/* The {{placeholders}} of mail to the member of case k, written in lang. */
+static GHashTable *
+member_vars(ctl *c, const store_case *k, const char *lang)
 {
-	g_autoptr(GHashTable) v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	GHashTable *v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 
 	g_hash_table_insert(v, "case_id", g_strdup(k->public_id));
 	g_hash_table_insert(v, "subject", g_strdup(k->subject));
 	g_hash_table_insert(v, "member_name", g_strdup(k->member_name != NULL &&
 	    *k->member_name != '\0' ? k->member_name : k->member));
-	g_hash_table_insert(v, "type", type_line(k->type, k->sub_type, k->update_type));
+	g_hash_table_insert(v, "type", k->type == NULL && g_strcmp0(lang, "fr") == 0 ?
+	    g_strdup("pas encore classée") : type_line(k->type, k->sub_type, k->update_type));
 	g_hash_table_insert(v, "team", g_strdup(k->team != NULL ? k->team : c->cfg->name));
+	g_hash_table_insert(v, "status", g_strdup(lang_status_label(lang, k->status)));
+	g_hash_table_insert(v, "member", g_strdup(k->member));
+	g_hash_table_insert(v, "member_number", g_strdup(k->member_number != NULL ?
+	    k->member_number : "-"));
 	g_hash_table_insert(v, "gateway_name", g_strdup(c->cfg->name));
 	g_hash_table_insert(v, "gateway_address", g_strdup(c->cfg->address));
-	return outbox_render(c->cfg, "resolved.txt", v, error);
+	return v;
+}
+
+/*
+ * The text (and the template's subject, if it has one) of mail to the
+ * member of case k from template name, in the member's language; text
+ * is passed as {{text}} (relay.txt).
+ */
+static char *
+member_text(ctl *c, const store_case *k, const char *name, const char *text,
+    char **subject_r, GError **error)
+{
+	const char *lang = members_case_lang(c->cfg, c->st, k);
+	g_autoptr(GHashTable) v = member_vars(c, k, lang);
+
+	if (text != NULL)
+		g_hash_table_insert(v, "text", g_strdup(text));
+	return outbox_render_lang(c->cfg, lang, name, v, subject_r, error);
 }
 
 /* resolve/reopen: set status, record it, tell the member on resolve. */
@@ -787,7 +837,7 @@ set_status(ctl *c, const char *id, const char *status, gboolean notice)
 {
 	g_autoptr(store_case) k = NULL;
 	g_autoptr(GError) err = NULL;
-	g_autofree char *actor = ctl_actor(), *text = NULL;
+	g_autofree char *actor = ctl_actor(), *text = NULL, *subject = NULL;
 	gboolean resolve = strcmp(status, CASE_RESOLVED) == 0, ok;
 	gint64 ob = 0;
 	int rc;
@@ -802,8 +852,8 @@ set_status(ctl *c, const char *id, const char *status, gboolean notice)
 	ok = store_case_set_status(c->st, k->id, status, &err) &&
 	    store_event_add(c->st, k->id, resolve ? "resolved" : "reopened", actor, NULL, &err);
 	if (ok && resolve && notice) {
-		ok = (text = resolved_text(c, k, &err)) != NULL &&
-		    (ob = queue_to_member(c, k, "resolved", NULL, text, "auto-generated",
+		ok = (text = member_text(c, k, "resolved.txt", NULL, &subject, &err)) != NULL &&
+		    (ob = queue_to_member(c, k, "resolved", NULL, subject, text, "auto-generated",
 		    "gateway", &err)) != 0;
 	}
 	if ((rc = ctl_finish(c, ok, err)) != 0)
@@ -932,6 +982,7 @@ cmd_reply(ctl *c, int argc, char **argv)
 	g_autoptr(store_case) k = NULL;
 	g_autoptr(GError) err = NULL;
 	g_autofree char *actor = ctl_actor(), *text = NULL, *from = NULL, *detail = NULL;
+	g_autofree char *body = NULL, *subject = NULL;
 	const char *name = NULL, *file = NULL, *id;
 	gboolean ok;
 	gint64 ob = 0;
@@ -965,7 +1016,15 @@ cmd_reply(ctl *c, int argc, char **argv)
 		from = g_strdup_printf("%s via %s", name, c->cfg->name);
 	detail = g_strdup_printf("to <%s>%s%s", k->member, name != NULL ? " as " : "",
 	    name != NULL ? name : "");
-	ok = (ob = queue_to_member(c, k, "reply", from, text, NULL, "staff", &err)) != 0 &&
+	/* relay.txt wraps the text as for replies from a mail client; an older install has none */
+	if (outbox_template_exists(c->cfg, members_case_lang(c->cfg, c->st, k), "relay.txt") &&
+	    (body = member_text(c, k, "relay.txt", text, &subject, &err)) == NULL) {
+		store_rollback(c->st);
+		fprintf(stderr, "casectl: %s\n", err->message);
+		return CG_EX_CONFIG;
+	}
+	ok = (ob = queue_to_member(c, k, "reply", from, subject, body != NULL ? body : text,
+	    NULL, "staff", &err)) != 0 &&
 	    store_event_add(c->st, k->id, "reply", actor, detail, &err) &&
 	    store_case_touch(c->st, k->id, &err);
 	if (!ok && err != NULL && err->code == CG_ERROR_PERM) {
@@ -1890,6 +1949,103 @@ cmd_quarantine(ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The member directory: import a CSV, list, show one member */
+
+/* Print "file:line: message" errors and say that nothing changed. */
+static int
+members_rejected(GPtrArray *errors, const char *file)
+{
+	guint i;
+
+	for (i = 0; i < errors->len; i++)
+		fprintf(stderr, "%s\n", (char *)g_ptr_array_index(errors, i));
+	fprintf(stderr, "casectl: %s was not imported; the member directory is unchanged\n",
+	    file);
+	return CG_EX_DATAERR;
+}
+
+static int
+members_import_file(ctl *c, const char *file, gboolean replace)
+{
+	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) entries = NULL;
+	g_autoptr(GError) err = NULL;
+	g_autofree char *data = NULL;
+	int added = 0, updated = 0, rc;
+	gsize len;
+
+	if (!g_file_get_contents(file, &data, &len, &err)) {
+		fprintf(stderr, "casectl: %s\n", err->message);
+		return CG_EX_NOINPUT;
+	}
+	if ((entries = members_csv_parse(data, len, file, errors)) == NULL)
+		return members_rejected(errors, file);
+	if ((rc = open_store_rw(c)) != 0)
+		return rc;
+	if (!store_begin(c->st, &err))
+		return ctl_store_failed(err);
+	if (!members_import(c->st, entries, replace, file, errors, &added, &updated, &err)) {
+		store_rollback(c->st);
+		if (err != NULL)
+			return ctl_store_failed(err);
+		return members_rejected(errors, file);
+	}
+	if (!store_commit(c->st, &err))
+		return ctl_store_failed(err);
+	printf("%s: %u members imported (%d new, %d updated)%s\n", file, entries->len, added,
+	    updated, replace ? "; the directory is now exactly this file" : "");
+	return 0;
+}
+
+static int
+cmd_members(ctl *c, int argc, char **argv)
+{
+	g_autoptr(GError) err = NULL;
+	gboolean json = FALSE, replace = FALSE;
+	const char *arg = NULL;
+	int i, rc;
+
+	if (argc < 2)
+		usage();
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0 && strcmp(argv[1], "import") != 0)
+			json = TRUE;
+		else if (strcmp(argv[i], "--replace") == 0 && strcmp(argv[1], "import") == 0)
+			replace = TRUE;
+		else if (arg == NULL && (argv[i][0] != '-' || argv[i][1] == '\0'))
+			arg = argv[i];
+		else
+			usage();
+	}
+	if (strcmp(argv[1], "import") == 0) {
+		if (arg == NULL)
+			usage();
+		return members_import_file(c, arg, replace);
+	}
+	if (strcmp(argv[1], "list") == 0) {
+		if (arg != NULL)
+			usage();
+		if ((rc = open_store(c)) != 0)
+			return rc;
+		if (!members_print_list(c->st, json, stdout, &err))
+			return ctl_store_failed(err);
+		return 0;
+	}
+	if (strcmp(argv[1], "show") != 0 || arg == NULL)
+		usage();
+	if ((rc = open_store(c)) != 0)
+		return rc;
+	if (!members_print_one(c->st, arg, json, stdout, &err)) {
+		if (err != NULL && err->code == CG_ERROR_PERM) {
+			fprintf(stderr, "casectl: %s\n", err->message);
+			return EX_NOCASE;
+		}
+		return ctl_store_failed(err);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1948,6 +2104,8 @@ main(int argc, char **argv)
 		rc = cmd_quarantine(&c, argc, argv);
 	else if (strcmp(argv[0], "status") == 0)
 		rc = cmd_status(&c, argc, argv);
+	else if (strcmp(argv[0], "members") == 0)
+		rc = cmd_members(&c, argc, argv);
 	else {
 		fprintf(stderr, "casectl: unknown command \"%s\"\n", argv[0]);
 		usage();

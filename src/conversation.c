@@ -20,6 +20,9 @@
  * - Machine mail (auto-replies, bounces) on a case is recorded but
  *   never relayed, never reopens a case, never notifies anyone: an
  *   out-of-office reply to a notification must not reach the member.
+ * - Every mail comes from a template in a language: mail to a member in
+ *   theirs (members_case_lang: the directory, else the language of
+ *   their first mail), mail to staff in the gateway's default.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -28,7 +31,9 @@
 #include "command.h"
 #include "conversation.h"
 #include "guard.h"
+#include "lang.h"
 #include "log.h"
+#include "members.h"
 #include "outbox.h"
 #include "text.h"
 #include "thread.h"
@@ -213,7 +218,7 @@ gateway_address(ingest_ctx *ctx)
 }
 
 static char *
-type_line(const store_case *c)
+type_line(const store_case *c, const char *lang)
 {
 	GString *s = g_string_new(NULL);
 	const char *parts[] = { c->type, c->sub_type, c->update_type };
@@ -223,14 +228,32 @@ type_line(const store_case *c)
 		if (parts[i] != NULL && *parts[i] != '\0')
 			g_string_append_printf(s, "%s%s", s->len ? " / " : "", parts[i]);
 	if (s->len == 0)
-		g_string_append(s, "not classified");
+		g_string_append(s, g_strcmp0(lang, "fr") == 0 ? "pas encore classée" :
+		    "not classified");
 	return g_string_free(s, FALSE);
 }
 
+/* {{flags}}: a line naming the case's tags, for staff; "" when none. */
+static char *
+flags_line(const store_case *c, const char *lang)
+{
+	gboolean fr = g_strcmp0(lang, "fr") == 0;
+
+	if (c->tags == NULL || *c->tags == '\0')
+		return g_strdup("");
+	if (strstr(c->tags, MEMBERS_TAG_UNKNOWN) != NULL)
+		return g_strdup_printf(fr ? "  Marqueurs :    %s (l'expéditeur n'est pas dans "
+		    "l'annuaire des membres)\n" : "  Flags:     %s (the sender is not in the "
+		    "member directory)\n", c->tags);
+	return g_strdup_printf(fr ? "  Marqueurs :    %s\n" : "  Flags:     %s\n", c->tags);
+}
+
+/* The {{placeholders}} of mail about c, written in lang. */
 static GHashTable *
-case_vars(ingest_ctx *ctx, const store_case *c)
+case_vars_lang(ingest_ctx *ctx, const store_case *c, const char *lang)
 {
 	GHashTable *v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	g_autofree char *base = NULL;
 
 	g_hash_table_insert(v, "gateway_name", g_strdup(ctx->cfg->name));
 	g_hash_table_insert(v, "gateway_address", g_strdup(gateway_address(ctx)));
@@ -241,11 +264,24 @@ case_vars(ingest_ctx *ctx, const store_case *c)
 	g_hash_table_insert(v, "member", g_strdup(c->member));
 	g_hash_table_insert(v, "member_name", g_strdup(c->member_name != NULL &&
 	    *c->member_name != '\0' ? c->member_name : c->member));
-	g_hash_table_insert(v, "type", type_line(c));
+	g_hash_table_insert(v, "type", type_line(c, lang));
 	g_hash_table_insert(v, "team", g_strdup(c->team != NULL ? c->team : "none"));
 	g_hash_table_insert(v, "priority", g_strdup(c->priority != NULL ? c->priority : "normal"));
-	g_hash_table_insert(v, "status", g_strdup(c->status));
+	g_hash_table_insert(v, "status", g_strdup(lang_status_label(lang, c->status)));
+	g_hash_table_insert(v, "member_number", g_strdup(c->member_number != NULL ?
+	    c->member_number : "-"));
+	g_hash_table_insert(v, "flags", flags_line(c, lang));
+	base = thread_subject_base(ctx->cfg, c->subject);
+	g_hash_table_insert(v, "subject_base", g_strdup(*base != '\0' ? base :
+	    g_strcmp0(lang, "fr") == 0 ? "(sans objet)" : "(no subject)"));
 	return v;
+}
+
+/* Mail to staff is in the gateway's default language. */
+static GHashTable *
+case_vars(ingest_ctx *ctx, const store_case *c)
+{
+	return case_vars_lang(ctx, c, lang_default(ctx->cfg));
 }
 
 /* The visible text of m, stored on its row. */
@@ -302,13 +338,17 @@ notify_team(ingest_ctx *ctx, const store_case *c, const rules_decision *d, const
 		return store_event_add(ctx->st, c->id, "no-notify", "casegated",
 		    "the case's team has no notification address", error);
 	}
-	if ((body = outbox_render(ctx->cfg, tpl, vars, error)) == NULL)
+	if ((body = outbox_render_lang(ctx->cfg, lang_default(ctx->cfg), tpl, vars, &subject,
+	    error)) == NULL)
 		return FALSE;
 	if (msg_row > 0 && (atts = store_message_attachments(ctx->st, msg_row, error)) == NULL)
 		return FALSE;
-	base = thread_subject_base(ctx->cfg, c->subject);
-	subject = g_strdup_printf("%s %s [%s]", strcmp(tpl, "notify.txt") == 0 ? "New case:" :
-	    "Update:", *base != '\0' ? base : "(no subject)", c->public_id);
+	if (subject == NULL) {
+		/* a template without a "Subject:" line (an older install) */
+		base = thread_subject_base(ctx->cfg, c->subject);
+		subject = g_strdup_printf("%s %s [%s]", strcmp(tpl, "notify.txt") == 0 ?
+		    "New case:" : "Update:", *base != '\0' ? base : "(no subject)", c->public_id);
+	}
 	om.c = c;
 	om.kind = "notify";
 	om.to_addr = to;
@@ -439,21 +479,34 @@ day_of(gint64 t)
 	return dt != NULL ? g_date_time_format(dt, "%Y-%m-%d") : g_strdup("?");
 }
 
+/* One line per case: ID, status, last update, subject (type); the template explains. */
 static char *
-status_list(const config *cfg, GPtrArray *cases)
+status_list(const config *cfg, GPtrArray *cases, const char *lang)
 {
 	GString *s = g_string_new(NULL);
 	guint i;
 
 	for (i = 0; i < cases->len; i++) {
 		const store_case *c = g_ptr_array_index(cases, i);
-		g_autofree char *day = day_of(c->updated), *type = type_line(c);
+		g_autofree char *day = day_of(c->updated), *type = type_line(c, lang);
 		g_autofree char *subj = thread_subject_base(cfg, c->subject);
+		const char *label = lang_status_label(lang, c->status);
+		int pad = 8 - (int)g_utf8_strlen(label, -1);
 
-		g_string_append_printf(s, "  %s  %-8s  last update %s  %s (%s)\n", c->public_id,
-		    c->status, day, subj, type);
+		g_string_append_printf(s, "  %s  %s%*s  %s  %s (%s)\n", c->public_id, label,
+		    pad > 0 ? pad : 0, "", day, subj, type);
 	}
 	return g_string_free(s, FALSE);
+}
+
+/* The language to answer the sender of m in: the directory's, else their mail's. */
+static const char *
+sender_lang(ingest_ctx *ctx, const mail_msg *m)
+{
+	g_autoptr(store_member) mb = m->from_addr != NULL ?
+	    store_member_get(ctx->st, NULL, m->from_addr, NULL) : NULL;
+
+	return lang_for_mail(ctx->cfg, mb != NULL ? mb->lang : NULL, m, NULL);
 }
 
 static gboolean
@@ -485,6 +538,7 @@ conv_status(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest,
 	g_autoptr(GHashTable) vars = NULL;
 	g_autofree char *body = NULL, *subject = NULL;
 	outbox_mail om = { 0 };
+	const char *lang;
 
 	*handled = FALSE;
 	if (!conv_is_status_subject(ctx->cfg, m->subject) || m->from_addr == NULL)
@@ -513,15 +567,19 @@ conv_status(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest,
 	f.limit = STATUS_MAX_CASES;
 	if ((cases = store_case_list(ctx->st, &f, error)) == NULL)
 		return FALSE;
+	lang = sender_lang(ctx, m);
 	vars = case_vars(ctx, NULL);
 	g_hash_table_insert(vars, "member_name", g_strdup(m->from_name != NULL &&
 	    *m->from_name != '\0' ? m->from_name : m->from_addr));
 	g_hash_table_insert(vars, "count", g_strdup_printf("%u", cases->len));
-	g_hash_table_insert(vars, "cases", cases->len > 0 ? status_list(ctx->cfg, cases) :
-	    g_strdup("  (no cases from this address)\n"));
-	if ((body = outbox_render(ctx->cfg, "status.txt", vars, error)) == NULL)
+	g_hash_table_insert(vars, "cases", cases->len > 0 ? status_list(ctx->cfg, cases, lang) :
+	    g_strdup(strcmp(lang, "fr") == 0 ? "  (aucune demande depuis cette adresse)\n" :
+	    "  (no cases from this address)\n"));
+	if ((body = outbox_render_lang(ctx->cfg, lang, "status.txt", vars, &subject,
+	    error)) == NULL)
 		return FALSE;
-	subject = g_strdup_printf("Re: %s", m->subject);
+	if (subject == NULL)
+		subject = g_strdup_printf("Re: %s", m->subject);
 	om.kind = "status";
 	om.to_addr = m->from_addr;	/* never Reply-To: only the address itself learns its cases */
 	om.to_name = m->from_name;
@@ -687,15 +745,29 @@ relay(ingest_ctx *ctx, const store_case *c, const mail_msg *m, const char *text,
 {
 	g_autoptr(GPtrArray) atts = store_message_attachments(ctx->st, msg_row, error);
 	g_autofree char *from = relay_name(ctx, m);
-	g_autofree char *subject = thread_subject(ctx->cfg, c->subject, c->public_id, TRUE);
+	g_autofree char *subject = NULL, *body = NULL;
+	g_autoptr(GHashTable) vars = NULL;
+	const char *lang = members_case_lang(ctx->cfg, ctx->st, c);
 	outbox_mail om = { 0 };
 
 	if (atts == NULL)
 		return FALSE;
+	/* relay.txt wraps the staff member's text; without one (an older install) it goes as is */
+	if (outbox_template_exists(ctx->cfg, lang, "relay.txt")) {
+		vars = case_vars_lang(ctx, c, lang);
+		g_hash_table_insert(vars, "text", g_strdup(text));
+		g_hash_table_insert(vars, "staff_name", g_strdup(m->from_name != NULL ?
+		    m->from_name : ""));
+		if ((body = outbox_render_lang(ctx->cfg, lang, "relay.txt", vars, &subject,
+		    error)) == NULL)
+			return FALSE;
+	}
+	if (subject == NULL)
+		subject = thread_subject(ctx->cfg, c->subject, c->public_id, TRUE);
 	om.kind = "reply";
 	om.from_name = from;
 	om.subject = subject;
-	om.text = text;
+	om.text = body != NULL ? body : text;
 	om.attachments = atts;
 	om.role = "staff";
 	return to_member(ctx, c, &om, error);
@@ -704,13 +776,17 @@ relay(ingest_ctx *ctx, const store_case *c, const mail_msg *m, const char *text,
 static gboolean
 resolved_notice(ingest_ctx *ctx, const store_case *c, GError **error)
 {
-	g_autoptr(GHashTable) vars = case_vars(ctx, c);
-	g_autofree char *body = outbox_render(ctx->cfg, "resolved.txt", vars, error);
-	g_autofree char *subject = thread_subject(ctx->cfg, c->subject, c->public_id, TRUE);
+	const char *lang = members_case_lang(ctx->cfg, ctx->st, c);
+	g_autoptr(GHashTable) vars = case_vars_lang(ctx, c, lang);
+	g_autofree char *subject = NULL;
+	g_autofree char *body = outbox_render_lang(ctx->cfg, lang, "resolved.txt", vars,
+	    &subject, error);
 	outbox_mail om = { 0 };
 
 	if (body == NULL)
 		return FALSE;
+	if (subject == NULL)
+		subject = thread_subject(ctx->cfg, c->subject, c->public_id, TRUE);
 	om.kind = "resolved";
 	om.subject = subject;
 	om.text = body;

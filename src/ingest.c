@@ -18,8 +18,10 @@
 #include "dsn.h"
 #include "guard.h"
 #include "ingest.h"
+#include "lang.h"
 #include "log.h"
 #include "mail.h"
+#include "members.h"
 #include "outbox.h"
 #include "quarantine.h"
 #include "thread.h"
@@ -399,10 +401,64 @@ apply_mailbox_route(ingest_ctx *ctx, const rules_decision *d, store_case *nc)
 		nc->team = mb->default_team;
 }
 
+/*
+ * The member directory (issue 4, point 11): who the sender is.  *member_r
+ * is NULL for an address the directory lacks; *held says the message
+ * went to the quarantine instead (members.unknown = hold; a release from
+ * the quarantine is an admin's decision and is not held again).
+ */
+static gboolean
+sender_member(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest,
+    const char *source_key, store_member **member_r, ingest_result *r, gboolean *held,
+    GError **error)
+{
+	g_autoptr(GError) err = NULL;
+
+	*held = FALSE;
+	*member_r = m->from_addr != NULL ? store_member_get(ctx->st, NULL, m->from_addr, &err) :
+	    NULL;
+	if (err != NULL) {
+		g_propagate_error(error, g_steal_pointer(&err));
+		return FALSE;
+	}
+	if (*member_r != NULL || ctx->cfg->members_unknown != MEMBERS_UNKNOWN_HOLD ||
+	    mode.releasing)
+		return TRUE;
+	*held = TRUE;
+	return hold(ctx, m, raw_digest, source_key,
+	    "unknown sender (not in the member directory)", r, error);
+}
+
+/* Link case id to its member, record its language and tags. */
+static gboolean
+case_member_info(ingest_ctx *ctx, gint64 id, const mail_msg *m, const store_member *member,
+    GError **error)
+{
+	const char *why, *lang = lang_for_mail(ctx->cfg, member != NULL ? member->lang : NULL, m,
+	    &why);
+	gboolean flag = member == NULL && ctx->cfg->members_unknown != MEMBERS_UNKNOWN_ACCEPT;
+	g_autofree char *detail = g_strdup_printf("%s (%s)", lang, why);
+	g_autofree char *who = member != NULL ? g_strdup_printf("member %s%s%s", member->number,
+	    *member->name != '\0' ? ": " : "", member->name) : NULL;
+
+	if (!store_case_set_member_info(ctx->st, id, member != NULL ? member->number : NULL,
+	    lang, flag ? MEMBERS_TAG_UNKNOWN : NULL, error) ||
+	    !store_event_add(ctx->st, id, "language", "casegated", detail, error))
+		return FALSE;
+	if (member != NULL)
+		return store_event_add(ctx->st, id, "member", "casegated", who, error);
+	if (flag)
+		return store_event_add(ctx->st, id, MEMBERS_TAG_UNKNOWN, "casegated",
+		    "the sender is not in the member directory", error);
+	return TRUE;
+}
+
 static gboolean
 new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char *source_key,
     const char *recipient, const conv_match *cm, ingest_result *r, GError **error)
 {
+	g_autoptr(store_member) member = NULL;
+	gboolean held;
 	g_autoptr(GString) conv = g_string_new(NULL);
 	gint64 msg_row;
 	g_autoptr(rules_decision) d = NULL;
@@ -422,10 +478,15 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 
 		return hold(ctx, m, raw_digest, source_key, why, r, error);
 	}
+	if (!sender_member(ctx, m, raw_digest, source_key, &member, r, &held, error))
+		return FALSE;
+	if (held)
+		return TRUE;
 	missing = d ? rules_decision_missing(d) : g_ptr_array_new_with_free_func(g_free);
 
 	nc.member = m->from_addr ? m->from_addr : "";
-	nc.member_name = m->from_name;
+	/* the directory knows the member's name better than a From header does */
+	nc.member_name = member != NULL && *member->name != '\0' ? member->name : m->from_name;
 	nc.subject = m->subject;
 	if (d != NULL) {
 		nc.type = d->type;
@@ -437,7 +498,7 @@ new_case(ingest_ctx *ctx, const mail_msg *m, const char *raw_digest, const char 
 	apply_mailbox_route(ctx, d, &nc);
 	nc.needs_info = missing->len > 0;
 	id = store_case_create(ctx->st, &nc, ctx->cfg->case_prefix, ctx->cfg->case_digits, error);
-	if (id == 0)
+	if (id == 0 || !case_member_info(ctx, id, m, member, error))
 		return FALSE;
 	c = store_case_get(ctx->st, id, error);
 	if (c == NULL)

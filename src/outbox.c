@@ -16,6 +16,12 @@
  *
  * Acknowledgements follow RFC 3834: Auto-Submitted: auto-replied and an
  * empty envelope sender, so a bounce never comes back to a robot.
+ *
+ * Templates come in languages: templates/<lang>/<name>, else the
+ * default language's, else templates/<name> (the layout before there
+ * were languages), so an install that kept only its old files still
+ * works.  A template whose first line is "Subject: ..." gives the
+ * subject of its mail too; casegate keeps the case token in it.
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -23,6 +29,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "lang.h"
 #include "log.h"
 #include "outbox.h"
 #include "smtp.h"
@@ -63,21 +70,52 @@ template_name_ok(const char *name)
 	return name != NULL && *name != '\0' && *name != '.' && strchr(name, '/') == NULL;
 }
 
+/*
+ * The file of template name in lang: templates/<lang>/<name>, else the
+ * default language's, else templates/<name>.  NULL when there is none
+ * (the first path tried is named in the error).
+ */
 static char *
-template_read(const config *cfg, const char *name, GError **error)
+template_path(const config *cfg, const char *lang, const char *name, GError **error)
 {
-	g_autofree char *path = NULL;
-	GError *e = NULL;
+	const char *dirs[] = { lang, lang_default(cfg), "" };
+	g_autofree char *first = NULL;
 	struct stat sb;
-	char *text;
-	gsize len;
+	size_t i;
 
 	if (cfg->templates == NULL || !template_name_ok(name)) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "template %s: no templates "
 		    "directory configured or bad template name", name != NULL ? name : "(null)");
 		return NULL;
 	}
-	path = g_build_filename(cfg->templates, name, NULL);
+	for (i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		g_autofree char *path = NULL;
+
+		if (dirs[i] == NULL || (*dirs[i] != '\0' && !template_name_ok(dirs[i])))
+			continue;
+		path = *dirs[i] != '\0' ? g_build_filename(cfg->templates, dirs[i], name, NULL) :
+		    g_build_filename(cfg->templates, name, NULL);
+		if (stat(path, &sb) == 0)
+			return g_steal_pointer(&path);
+		if (first == NULL)
+			first = g_strdup_printf("%s: %s", path, g_strerror(errno));
+	}
+	g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "template %s (in no language directory "
+	    "either)", first != NULL ? first : name);
+	return NULL;
+}
+
+static char *
+template_read(const config *cfg, const char *lang, const char *name, GError **error)
+{
+	g_autofree char *path = template_path(cfg, lang, name, error);
+	GError *e = NULL;
+	struct stat sb;
+	char *text;
+	gsize len;
+
+	if (path == NULL)
+		return NULL;
 	if (stat(path, &sb) == -1) {
 		g_set_error(error, CG_ERROR, CG_ERROR_CONFIG, "template %s: %s", path,
 		    g_strerror(errno));
@@ -155,21 +193,77 @@ expand(GString *out, const char *text, GHashTable *vars)
 }
 
 char *
-outbox_render(const config *cfg, const char *name, GHashTable *vars, GError **error)
+outbox_render_lang(const config *cfg, const char *lang, const char *name, GHashTable *vars,
+    char **subject_r, GError **error)
 {
-	g_autofree char *text = template_read(cfg, name, error);
+	g_autofree char *text = template_read(cfg, lang, name, error);
+	const char *body;
 	GString *out;
 
+	if (subject_r != NULL)
+		*subject_r = NULL;
 	if (text == NULL)
 		return NULL;
-	out = g_string_sized_new(strlen(text) + 256);
-	expand(out, text, vars);
+	body = text;
+	/* "Subject: ..." on the first line is the mail's subject, not its text */
+	if (g_ascii_strncasecmp(text, "Subject:", 8) == 0) {
+		const char *nl = strchr(text, '\n');
+		g_autofree char *line = g_strndup(text + 8, nl != NULL ? (gsize)(nl - text - 8) :
+		    strlen(text + 8));
+
+		body = nl != NULL ? nl + 1 : text + strlen(text);
+		if (*body == '\n')
+			body++;
+		else if (body[0] == '\r' && body[1] == '\n')
+			body += 2;
+		if (subject_r != NULL) {
+			GString *subj = g_string_new(NULL);
+
+			expand(subj, g_strstrip(line), vars);
+			*subject_r = one_line(subj->str);
+			g_string_free(subj, TRUE);
+			if (**subject_r == '\0')
+				g_clear_pointer(subject_r, g_free);
+		}
+	}
+	out = g_string_sized_new(strlen(body) + 256);
+	expand(out, body, vars);
 	return g_string_free(out, FALSE);
+}
+
+char *
+outbox_render(const config *cfg, const char *name, GHashTable *vars, GError **error)
+{
+	return outbox_render_lang(cfg, NULL, name, vars, NULL, error);
+}
+
+gboolean
+outbox_template_exists(const config *cfg, const char *lang, const char *name)
+{
+	g_autofree char *path = template_path(cfg, lang, name, NULL);
+
+	return path != NULL;
+}
+
+/*
+ * An optional piece of a template (the "we still need" paragraph):
+ * rendered from name in lang, or fallback when no language has the file
+ * (an install from before it existed).  Other errors are the caller's.
+ */
+static char *
+render_piece(const config *cfg, const char *lang, const char *name, GHashTable *vars,
+    const char *fallback, GError **error)
+{
+	g_autofree char *path = template_path(cfg, lang, name, NULL);
+
+	if (path == NULL)
+		return g_strdup(fallback);
+	return outbox_render_lang(cfg, lang, name, vars, NULL, error);
 }
 
 /* "Type / Sub type / Update type" from the parts that are set. */
 static char *
-case_type_line(const store_case *c)
+case_type_line(const store_case *c, const char *lang)
 {
 	const char *parts[] = { c->type, c->sub_type, c->update_type };
 	GString *out = g_string_new(NULL);
@@ -183,15 +277,18 @@ case_type_line(const store_case *c)
 		g_string_append(out, parts[i]);
 	}
 	if (out->len == 0)
-		g_string_append(out, "not classified yet");
+		g_string_append(out, g_strcmp0(lang, "fr") == 0 ? "pas encore classée" :
+		    "not classified yet");
 	return g_string_free(out, FALSE);
 }
 
 /* {{dropped_block}}{{dropped}}: what a limit left out of the member's mail (mail.c). */
-static void
-ack_dropped(GHashTable *v, const mail_msg *orig)
+static gboolean
+ack_dropped(const config *cfg, const char *lang, GHashTable *v, const mail_msg *orig,
+    GError **error)
 {
 	GString *dropped = g_string_new(NULL);
+	char *block = g_strdup("");
 	guint i;
 
 	for (i = 0; orig != NULL && orig->dropped != NULL && i < orig->dropped->len; i++) {
@@ -200,19 +297,38 @@ ack_dropped(GHashTable *v, const mail_msg *orig)
 		if (*line != '\0')
 			g_string_append_printf(dropped, "  - %s\n", line);
 	}
-	g_hash_table_insert(v, "dropped_block", g_strdup(dropped->len == 0 ? "" :
-	    "\nYour message was over our limits, so we could not keep all of it.\n"
-	    "Left out were:\n\n"));
+	if (dropped->len > 0) {
+		g_free(block);
+		block = render_piece(cfg, lang, "ack-dropped.txt", v,
+		    "\nYour message was over our limits, so we could not keep all of it.\n"
+		    "Left out were:\n\n", error);
+	}
 	g_hash_table_insert(v, "dropped", g_string_free(dropped, FALSE));
+	if (block == NULL)
+		return FALSE;
+	g_hash_table_insert(v, "dropped_block", block);
+	return TRUE;
+}
+
+/* The language of mail about c: the caller's choice, the case's, the default. */
+static const char *
+case_lang(const config *cfg, const char *lang, const store_case *c)
+{
+	if (lang_normalise(lang) != NULL)
+		return lang_normalise(lang);
+	if (c != NULL && lang_normalise(c->lang) != NULL)
+		return lang_normalise(c->lang);
+	return lang_default(cfg);
 }
 
 static GHashTable *
-ack_vars(const config *cfg, const outbox_ack_info *info)
+ack_vars(const config *cfg, const outbox_ack_info *info, const char *lang, GError **error)
 {
 	const store_case *c = info->c;
-	GHashTable *v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	g_autoptr(GHashTable) v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 	const char *subject = c->subject;
 	GString *missing = g_string_new(NULL);
+	char *block = NULL;
 	guint i;
 
 	if ((subject == NULL || *subject == '\0') && info->orig != NULL)
@@ -227,17 +343,22 @@ ack_vars(const config *cfg, const outbox_ack_info *info)
 	g_hash_table_insert(v, "subject", one_line(subject));
 	g_hash_table_insert(v, "member_name", one_line(c->member_name != NULL &&
 	    *c->member_name != '\0' ? c->member_name : c->member));
-	g_hash_table_insert(v, "type", case_type_line(c));
+	g_hash_table_insert(v, "member_number", one_line(c->member_number));
+	g_hash_table_insert(v, "type", case_type_line(c, lang));
 	g_hash_table_insert(v, "team", one_line(c->team != NULL && *c->team != '\0' ?
 	    c->team : cfg->name));
-	g_hash_table_insert(v, "missing_block", g_strdup(missing->len == 0 ? "" :
-	    "\nTo handle your request we still need the following. Please reply\n"
-	    "to this message with:\n\n"));
-	g_hash_table_insert(v, "missing", g_string_free(missing, FALSE));
-	ack_dropped(v, info->orig);
 	g_hash_table_insert(v, "gateway_name", one_line(cfg->name));
 	g_hash_table_insert(v, "gateway_address", one_line(cfg->address));
-	return v;
+	block = missing->len == 0 ? g_strdup("") : render_piece(cfg, lang, "ack-missing.txt", v,
+	    "\nTo handle your request we still need the following. Please reply\n"
+	    "to this message with:\n\n", error);
+	g_hash_table_insert(v, "missing", g_string_free(missing, FALSE));
+	if (block == NULL)
+		return NULL;
+	g_hash_table_insert(v, "missing_block", block);
+	if (!ack_dropped(cfg, lang, v, info->orig, error))
+		return NULL;
+	return g_steal_pointer(&v);
 }
 
 /* The case's public id, or the prefix with number 0 for mail about no case. */
@@ -485,6 +606,18 @@ mail_valid(const config *cfg, const outbox_mail *m, GError **error)
 	return TRUE;
 }
 
+/* Does hay contain needle, ASCII letters compared without regard to case? */
+static const char *
+strcasestr_ascii(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *hay != '\0'; hay++)
+		if (g_ascii_strncasecmp(hay, needle, n) == 0)
+			return hay;
+	return NULL;
+}
+
 gint64
 outbox_queue_mail(const config *cfg, store *st, spool *sp, const outbox_mail *m,
     GError **error)
@@ -498,7 +631,11 @@ outbox_queue_mail(const config *cfg, store *st, spool *sp, const outbox_mail *m,
 		return 0;
 	public_id = mail_public_id(cfg, m->c);
 	message_id = thread_message_id(cfg, public_id);
-	if (m->subject != NULL)
+	if (m->subject != NULL && m->c != NULL && m->c->public_id != NULL &&
+	    strcasestr_ascii(m->subject, m->c->public_id) == NULL)
+		/* a template's subject without the token: replies must still find the case */
+		raw_subject = g_strdup_printf("%s [%s]", m->subject, m->c->public_id);
+	else if (m->subject != NULL)
 		raw_subject = g_strdup(m->subject);
 	else
 		raw_subject = thread_subject(cfg, m->c != NULL ? m->c->subject : NULL, public_id,
@@ -518,10 +655,11 @@ outbox_queue_ack(const config *cfg, store *st, spool *sp, const outbox_ack_info 
 {
 	const store_case *c = info != NULL ? info->c : NULL;
 	g_autoptr(GHashTable) vars = NULL;
-	g_autofree char *body = NULL, *subject = NULL;
+	g_autofree char *body = NULL, *subject = NULL, *tsubject = NULL;
 	const mail_msg *orig;
 	outbox_mail m = { 0 };
 	gboolean threaded;
+	const char *lang;
 
 	if (c == NULL || c->public_id == NULL || !cg_address_valid(c->member)) {
 		g_set_error(error, CG_ERROR, CG_ERROR_PERM,
@@ -530,11 +668,12 @@ outbox_queue_ack(const config *cfg, store *st, spool *sp, const outbox_ack_info 
 		return 0;
 	}
 	orig = info->orig;
-	vars = ack_vars(cfg, info);
-	if ((body = outbox_render(cfg, "ack.txt", vars, error)) == NULL)
+	lang = case_lang(cfg, NULL, c);
+	if ((vars = ack_vars(cfg, info, lang, error)) == NULL ||
+	    (body = outbox_render_lang(cfg, lang, "ack.txt", vars, &tsubject, error)) == NULL)
 		return 0;
-	subject = thread_subject(cfg, orig != NULL ? orig->subject : c->subject, c->public_id,
-	    TRUE);
+	subject = tsubject != NULL ? g_steal_pointer(&tsubject) : thread_subject(cfg,
+	    orig != NULL ? orig->subject : c->subject, c->public_id, TRUE);
 	/* Without a usable Message-ID of the member's mail there is nothing to thread under. */
 	threaded = orig != NULL && cg_protocol_safe(orig->message_id, 250);
 	m.c = c;

@@ -20,7 +20,8 @@ for f in usr/sbin/casegated usr/bin/casectl usr/share/man/man8/casegated.8 \
     usr/share/man/man5/casegate.rules.5 lib/systemd/system/casegated.service \
     usr/lib/sysusers.d/casegate.conf usr/lib/tmpfiles.d/casegate.conf \
     etc/casegate/casegate.conf.example etc/casegate/casegate.rules.example \
-    etc/casegate/templates/ack.txt usr/share/casegate/default.rules; do
+    etc/casegate/templates/en/ack.txt etc/casegate/templates/fr/ack.txt \
+    etc/casegate/templates/fr/relay.txt usr/share/casegate/default.rules; do
 	[ -e "$dest/$f" ] || missing="$missing $f"
 done
 is "$missing" "" "every file is installed in its FHS place"

@@ -42,7 +42,7 @@ static void
 fixture_setup(fixture *f)
 {
 	GError *e = NULL;
-	g_autofree char *ack = top_path("templates/ack.txt");
+	g_autofree char *ack = top_path("templates/en/ack.txt");
 	g_autofree char *text = NULL;
 	g_autofree char *db = NULL, *sp = NULL, *tpl = NULL;
 
