@@ -496,7 +496,8 @@ members_import(store *st, GPtrArray *entries, gboolean replace, const char *name
 		GError *e = NULL;
 
 		if (!check_owners(st, entries, name, errors, &e)) {
-			g_propagate_error(error, e);
+			if (e != NULL)
+				g_propagate_error(error, e);
 			return FALSE;
 		}
 	}
