@@ -816,18 +816,15 @@ member_vars(ctl *c, const store_case *k, const char *lang)
 
 /*
  * The text (and the template's subject, if it has one) of mail to the
- * member of case k from template name, in the member's language; text
- * is passed as {{text}} (relay.txt).
+ * member of case k from template name, in the member's language.
  */
 static char *
-member_text(ctl *c, const store_case *k, const char *name, const char *text,
-    char **subject_r, GError **error)
+member_text(ctl *c, const store_case *k, const char *name, char **subject_r,
+    GError **error)
 {
 	const char *lang = members_case_lang(c->cfg, c->st, k);
 	g_autoptr(GHashTable) v = member_vars(c, k, lang);
 
-	if (text != NULL)
-		g_hash_table_insert(v, "text", g_strdup(text));
 	return outbox_render_lang(c->cfg, lang, name, v, subject_r, error);
 }
 
@@ -852,7 +849,7 @@ set_status(ctl *c, const char *id, const char *status, gboolean notice)
 	ok = store_case_set_status(c->st, k->id, status, &err) &&
 	    store_event_add(c->st, k->id, resolve ? "resolved" : "reopened", actor, NULL, &err);
 	if (ok && resolve && notice) {
-		ok = (text = member_text(c, k, "resolved.txt", NULL, &subject, &err)) != NULL &&
+		ok = (text = member_text(c, k, "resolved.txt", &subject, &err)) != NULL &&
 		    (ob = queue_to_member(c, k, "resolved", NULL, subject, text, "auto-generated",
 		    "gateway", &err)) != 0;
 	}
@@ -982,7 +979,6 @@ cmd_reply(ctl *c, int argc, char **argv)
 	g_autoptr(store_case) k = NULL;
 	g_autoptr(GError) err = NULL;
 	g_autofree char *actor = ctl_actor(), *text = NULL, *from = NULL, *detail = NULL;
-	g_autofree char *body = NULL, *subject = NULL;
 	const char *name = NULL, *file = NULL, *id;
 	gboolean ok;
 	gint64 ob = 0;
@@ -1016,15 +1012,8 @@ cmd_reply(ctl *c, int argc, char **argv)
 		from = g_strdup_printf("%s via %s", name, c->cfg->name);
 	detail = g_strdup_printf("to <%s>%s%s", k->member, name != NULL ? " as " : "",
 	    name != NULL ? name : "");
-	/* relay.txt wraps the text as for replies from a mail client; an older install has none */
-	if (outbox_template_exists(c->cfg, members_case_lang(c->cfg, c->st, k), "relay.txt") &&
-	    (body = member_text(c, k, "relay.txt", text, &subject, &err)) == NULL) {
-		store_rollback(c->st);
-		fprintf(stderr, "casectl: %s\n", err->message);
-		return CG_EX_CONFIG;
-	}
-	ok = (ob = queue_to_member(c, k, "reply", from, subject, body != NULL ? body : text,
-	    NULL, "staff", &err)) != 0 &&
+	/* the staff member wrote the whole mail here: it goes as written, no relay.txt */
+	ok = (ob = queue_to_member(c, k, "reply", from, NULL, text, NULL, "staff", &err)) != 0 &&
 	    store_event_add(c->st, k->id, "reply", actor, detail, &err) &&
 	    store_case_touch(c->st, k->id, &err);
 	if (!ok && err != NULL && err->code == CG_ERROR_PERM) {
