@@ -705,6 +705,12 @@ threads_healthy(gated *g)
 	return ok;
 }
 
+/* Exchange the running config and rules with (c, r). */
+#define SWAP_CONFIG(g, c, r) do {					\
+	config *tc_ = (g)->cfg; rules *tr_ = (g)->rules;		\
+	(g)->cfg = (c); (g)->rules = (r); (c) = tc_; (r) = tr_;		\
+} while (0)
+
 static void
 reload(gated *g)
 {
@@ -723,14 +729,22 @@ reload(gated *g)
 	    g_strcmp0(cfg->spool, g->cfg->spool) != 0)
 		log_warnx("database and spool changed: the new paths are used from now on");
 	threads_stop(g);
-	rules_free(g->rules);
-	config_free(g->cfg);
-	g->cfg = cfg;
-	g->rules = r;
-	if (!threads_start(g, &err))
-		fatalx("after reload: %s", err->message);
-	log_info("configuration reloaded");
-	notify_send("READY=1\nSTATUS=configuration reloaded");
+	SWAP_CONFIG(g, cfg, r);
+	if (!threads_start(g, &err)) {
+		/* e.g. a new database path that cannot be opened: go back */
+		log_err("reload failed: %s; the previous configuration is kept", err->message);
+		g_clear_error(&err);
+		threads_stop(g);
+		SWAP_CONFIG(g, cfg, r);
+		if (!threads_start(g, &err))
+			fatalx("after a failed reload: %s", err->message);
+		notify_send("READY=1\nSTATUS=reload failed, previous configuration kept");
+	} else {
+		log_info("configuration reloaded");
+		notify_send("READY=1\nSTATUS=configuration reloaded");
+	}
+	rules_free(r);
+	config_free(cfg);
 }
 
 static int
