@@ -55,9 +55,19 @@ dovecot_imap_pids() {	# user
 
 postfix_stop() { _cg_postfix_stop; }
 
+# A restart right after a group kill can find the old master not quite
+# gone; try again a few times and say why each attempt failed.
 postfix_start() {
-	postfix -c "$POSTFIX_CONF" start >/dev/null 2>&1 &&
-	    _cg_wait_greeting "" "$SMTP_PORT" "220 "
+	local i out
+	for i in 1 2 3 4 5; do
+		out=$(postfix -c "$POSTFIX_CONF" start 2>&1)
+		_cg_wait_greeting "" "$SMTP_PORT" "220 " && return 0
+		diag "postfix start, attempt $i: ${out:-no output}" \
+		    "$(tail -n 3 "$CG_T/postfix/maillog" 2>/dev/null)"
+		_cg_postfix_stop
+		sleep 1
+	done
+	return 1
 }
 
 postfix_queue_empty() {
