@@ -16,7 +16,7 @@ PKGS=(
 	libsystemd-dev libsasl2-modules
 	dovecot-imapd dovecot-lmtpd postfix swaks libnet-ssleay-perl
 	openssl sqlite3 ca-certificates perl valgrind
-	iproute2 procps systemd man-db
+	iproute2 procps systemd man-db python3 e2fsprogs util-linux coreutils
 )
 
 # One dpkg-query for all; packages it does not know are simply absent
