@@ -175,7 +175,7 @@ hex4(const char *p)
 	return v;
 }
 
-/* \uXXXX, with a surrogate pair when it takes two; p is after "\u". */
+/* \uHHHH (four hex digits), with a surrogate pair when it takes two; p is after "\u". */
 static gboolean
 json_unicode(json_reader *j, GString *out)
 {
