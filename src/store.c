@@ -39,6 +39,8 @@
 #define STORE_BEGIN_SLEEP_US	50000
 #define STORE_JOURNAL_LIMIT	"67108864"
 
+static gboolean fts_index_pending(store *, GError **);
+
 /* ------------------------------------------------------------------ */
 /* Schema */
 
@@ -222,6 +224,51 @@ static const char migration_members[] =
 	"ALTER TABLE cases ADD COLUMN tags TEXT;"
 	"CREATE INDEX cases_member_number ON cases (member_number);";
 
+/*
+ * Full-text indexing once per transaction.  An FTS5 table written in a
+ * transaction flushes its pending terms to a new segment at every
+ * statement savepoint that follows, so a trigger per inserted message
+ * wrote one segment per message (and merged them again): 15% of the
+ * ingest CPU.  A new message is now only queued in fts_pending;
+ * store_commit indexes the queue in one statement just before COMMIT.
+ * Mail the gateway composes itself (acknowledgements, notifications,
+ * status lists: role 'gateway') is template text or a copy of the
+ * member's and is no longer indexed: the index's content is the view
+ * messages_searchable, so FTS5's 'rebuild' and 'integrity-check' agree
+ * with it.  casegate never updates or deletes rows of messages; the
+ * triggers keep the index right if an admin does.
+ */
+static const char migration_fts_deferred[] =
+	"DROP TRIGGER messages_fts_ai;"
+	"DROP TRIGGER messages_fts_ad;"
+	"DROP TRIGGER messages_fts_au;"
+	"DROP TABLE messages_fts;"
+	"CREATE VIEW messages_searchable AS"
+	"  SELECT id, subject, text FROM messages WHERE role <> 'gateway';"
+	"CREATE VIRTUAL TABLE messages_fts USING fts5 (subject, text,"
+	"  content = 'messages_searchable', content_rowid = 'id',"
+	"  tokenize = 'unicode61 remove_diacritics 2');"
+	"INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');"
+	"CREATE TABLE fts_pending (id INTEGER PRIMARY KEY);"
+	"CREATE TRIGGER messages_fts_queue AFTER INSERT ON messages"
+	"  WHEN new.role <> 'gateway' BEGIN"
+	"  INSERT OR IGNORE INTO fts_pending (id) VALUES (new.id);"
+	"END;"
+	"CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages"
+	"  WHEN old.role <> 'gateway' BEGIN"
+	"  INSERT INTO messages_fts (messages_fts, rowid, subject, text)"
+	"    SELECT 'delete', old.id, old.subject, old.text"
+	"    WHERE NOT EXISTS (SELECT 1 FROM fts_pending WHERE id = old.id);"
+	"  DELETE FROM fts_pending WHERE id = old.id;"
+	"END;"
+	"CREATE TRIGGER messages_fts_au AFTER UPDATE OF subject, text ON messages"
+	"  WHEN old.role <> 'gateway' BEGIN"
+	"  INSERT INTO messages_fts (messages_fts, rowid, subject, text)"
+	"    SELECT 'delete', old.id, old.subject, old.text"
+	"    WHERE NOT EXISTS (SELECT 1 FROM fts_pending WHERE id = old.id);"
+	"  INSERT OR IGNORE INTO fts_pending (id) VALUES (new.id);"
+	"END;";
+
 /* Step i brings the schema from version i to i + 1.  Append only. */
 static const char *const migrations[] = {
 	migration_1,
@@ -230,6 +277,7 @@ static const char *const migrations[] = {
 	migration_conversations,
 	migration_visible,
 	migration_members,
+	migration_fts_deferred,
 };
 #define STORE_VERSION	((int)G_N_ELEMENTS(migrations))
 
@@ -282,6 +330,8 @@ enum query {
 	Q_MBOX_GET,
 	Q_MBOX_SET,
 	Q_SEARCH,
+	Q_FTS_INDEX,
+	Q_FTS_CLEAR,
 	Q_COUNT
 };
 
@@ -367,6 +417,11 @@ static const char *const query_sql[Q_COUNT] = {
 	    "SELECT " CASE_COLS " FROM cases WHERE id IN (SELECT case_id FROM messages"
 	    " WHERE id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1))"
 	    " ORDER BY id DESC",
+	[Q_FTS_INDEX] =
+	    "INSERT INTO messages_fts (rowid, subject, text)"
+	    " SELECT m.id, m.subject, m.text FROM fts_pending p JOIN messages m ON m.id = p.id"
+	    " ORDER BY p.id",
+	[Q_FTS_CLEAR] = "DELETE FROM fts_pending",
 };
 
 struct store {
@@ -963,7 +1018,8 @@ store_open(const char *path, GError **error)
 	g_autoptr(store) st = NULL;
 
 	st = open_db(path, FALSE, error);
-	if (st == NULL || !migrate(st, error))
+	/* Queued by an insert outside a transaction that died before indexing it. */
+	if (st == NULL || !migrate(st, error) || !fts_index_pending(st, error))
 		return NULL;
 	return g_steal_pointer(&st);
 }
@@ -1026,13 +1082,35 @@ store_begin(store *st, GError **error)
 	return FALSE;
 }
 
+/*
+ * Index the messages queued in fts_pending (migration_fts_deferred) in
+ * one statement: one FTS5 segment per transaction, not per message.
+ */
+static gboolean
+fts_index_pending(store *st, GError **error)
+{
+	g_autoptr(stmt_ref) ins = NULL;
+	g_autoptr(stmt_ref) del = NULL;
+
+	if (st->readonly)
+		return TRUE;
+	return (ins = query(st, Q_FTS_INDEX, error)) != NULL &&
+	    run(st, ins, SQLITE_OK, error, "index new messages for search") &&
+	    (del = query(st, Q_FTS_CLEAR, error)) != NULL &&
+	    run(st, del, SQLITE_OK, error, "index new messages for search");
+}
+
 gboolean
 store_commit(store *st, GError **error)
 {
-	g_autoptr(stmt_ref) s = query(st, Q_COMMIT, error);
+	g_autoptr(stmt_ref) s = NULL;
 	int rc;
 
-	if (s == NULL) {
+	if (!fts_index_pending(st, error)) {
+		store_rollback(st);
+		return FALSE;
+	}
+	if ((s = query(st, Q_COMMIT, error)) == NULL) {
 		store_rollback(st);
 		return FALSE;
 	}
@@ -1195,6 +1273,7 @@ store_message_add(store *st, const store_message *m, GError **error)
 {
 	g_autoptr(stmt_ref) s = NULL;
 	int rc = SQLITE_OK;
+	gint64 id;
 
 	if (m->direction == NULL ||
 	    (strcmp(m->direction, "in") != 0 && strcmp(m->direction, "out") != 0)) {
@@ -1218,7 +1297,11 @@ store_message_add(store *st, const store_message *m, GError **error)
 	bind_int64(s, 12, cg_now(), &rc);
 	if (!run(st, s, rc, error, "insert message"))
 		return 0;
-	return sqlite3_last_insert_rowid(st->db);
+	id = sqlite3_last_insert_rowid(st->db);
+	/* Outside a transaction no store_commit will index it. */
+	if (sqlite3_get_autocommit(st->db) && !fts_index_pending(st, error))
+		return 0;
+	return id;
 }
 
 gint64

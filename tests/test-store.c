@@ -860,6 +860,145 @@ test_list_filters(fixture *fx, gconstpointer data)
 	}
 }
 
+/* Case numbers search() finds, "1 2", newest first. */
+static char *
+search_ids(store *st, const char *q)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) got = store_search(st, q, &error);
+	GString *ids = g_string_new(NULL);
+	guint j;
+
+	g_assert_no_error(error);
+	for (j = 0; j < got->len; j++)
+		g_string_append_printf(ids, "%s%" G_GINT64_FORMAT, j ? " " : "",
+		    ((store_case *)got->pdata[j])->id);
+	return g_string_free(ids, FALSE);
+}
+
+static gint64
+role_message(store *st, gint64 case_id, const char *direction, const char *role,
+    const char *subject)
+{
+	g_autoptr(GError) error = NULL;
+	store_message m = {
+		.case_id = case_id, .direction = (char *)direction, .role = (char *)role,
+		.subject = (char *)subject, .text = (char *)"body", .date = 1700000000,
+	};
+	gint64 id = store_message_add(st, &m, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpint(id, >, 0);
+	return id;
+}
+
+/*
+ * Messages are indexed once per transaction, at its COMMIT (schema 7):
+ * what a savepoint rolled back is never indexed, what the gateway wrote
+ * itself never is, and FTS5's own check agrees with its content view.
+ */
+static void
+test_search_deferred(fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *s1 = NULL, *s2 = NULL, *s3 = NULL, *s4 = NULL, *s5 = NULL;
+	gint64 c1, c2;
+	sqlite3 *db;
+
+	c1 = new_case(fx->st, "ann@example.org", NULL, NULL);
+	c2 = new_case(fx->st, "bob@example.org", NULL, NULL);
+	g_assert_true(store_begin(fx->st, &error));
+	g_assert_true(store_savepoint(fx->st, &error));
+	role_message(fx->st, c1, "in", "member", "alpha");
+	g_assert_true(store_release(fx->st, &error));
+	g_assert_true(store_savepoint(fx->st, &error));
+	role_message(fx->st, c2, "in", "member", "beta");
+	g_assert_true(store_rollback_to(fx->st, &error));
+	g_assert_true(store_savepoint(fx->st, &error));
+	role_message(fx->st, c2, "out", "gateway", "gamma acknowledgement");
+	role_message(fx->st, c2, "out", "staff", "delta answer");
+	g_assert_true(store_release(fx->st, &error));
+	/* indexed at the commit, not before */
+	s1 = search_ids(fx->st, "alpha");
+	g_assert_cmpstr(s1, ==, "");
+	g_clear_pointer(&s1, g_free);
+	g_assert_true(store_commit(fx->st, &error));
+	g_assert_no_error(error);
+
+	s1 = search_ids(fx->st, "alpha");
+	s2 = search_ids(fx->st, "beta");
+	s3 = search_ids(fx->st, "gamma");
+	s4 = search_ids(fx->st, "delta");
+	g_assert_cmpstr(s1, ==, "1");
+	g_assert_cmpstr(s2, ==, "");
+	g_assert_cmpstr(s3, ==, "");
+	g_assert_cmpstr(s4, ==, "2");
+
+	db = raw_open(fx->path);
+	g_assert_cmpint(raw_int(db, "SELECT count(*) FROM fts_pending"), ==, 0);
+	raw_exec(db, "INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')");
+	/* an admin's hand edits keep the index right */
+	raw_exec(db, "UPDATE messages SET subject = 'epsilon' WHERE subject = 'alpha'");
+	raw_exec(db, "DELETE FROM messages WHERE subject = 'gamma acknowledgement'");
+	raw_exec(db, "INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')");
+	sqlite3_close(db);
+	/* an update queued outside our connection is indexed when the store opens */
+	store_close(fx->st);
+	fx->st = store_open(fx->path, &error);
+	g_assert_no_error(error);
+	s5 = search_ids(fx->st, "epsilon");
+	g_assert_cmpstr(s5, ==, "1");
+	g_clear_pointer(&s1, g_free);
+	s1 = search_ids(fx->st, "alpha");
+	g_assert_cmpstr(s1, ==, "");
+}
+
+/* A schema-6 database (a trigger per row, acknowledgements indexed) migrates to 7. */
+static void
+test_search_migrate_6(fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *s1 = NULL, *s2 = NULL;
+	gint64 c;
+	sqlite3 *db;
+
+	c = new_case(fx->st, "ann@example.org", NULL, NULL);
+	store_close(fx->st);
+	fx->st = NULL;
+	db = raw_open(fx->path);
+	raw_exec(db, "DROP TRIGGER messages_fts_queue; DROP TRIGGER messages_fts_ad;"
+	    " DROP TRIGGER messages_fts_au; DROP TABLE fts_pending; DROP TABLE messages_fts;"
+	    " DROP VIEW messages_searchable;"
+	    " CREATE VIRTUAL TABLE messages_fts USING fts5 (subject, text,"
+	    "  content = 'messages', content_rowid = 'id',"
+	    "  tokenize = 'unicode61 remove_diacritics 2');"
+	    " CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN"
+	    "  INSERT INTO messages_fts (rowid, subject, text)"
+	    "  VALUES (new.id, new.subject, new.text); END;"
+	    " CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN"
+	    "  INSERT INTO messages_fts (messages_fts, rowid, subject, text)"
+	    "  VALUES ('delete', old.id, old.subject, old.text); END;"
+	    " CREATE TRIGGER messages_fts_au AFTER UPDATE OF subject, text ON messages BEGIN"
+	    "  SELECT 1; END;"
+	    " PRAGMA user_version = 6;");
+	raw_exec(db, "INSERT INTO messages (case_id, direction, role, subject, text, created)"
+	    " VALUES (1, 'in', 'member', 'zeta question', 'x', 1),"
+	    " (1, 'out', 'gateway', 'eta receipt', 'y', 1)");
+	g_assert_cmpint(c, ==, 1);
+	sqlite3_close(db);
+
+	fx->st = store_open(fx->path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(store_schema_version(fx->st), >=, 7);
+	s1 = search_ids(fx->st, "zeta");
+	s2 = search_ids(fx->st, "eta");
+	g_assert_cmpstr(s1, ==, "1");
+	g_assert_cmpstr(s2, ==, "");
+	db = raw_open(fx->path);
+	raw_exec(db, "INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')");
+	sqlite3_close(db);
+}
+
 static void
 test_search(fixture *fx, gconstpointer data)
 {
@@ -1133,6 +1272,8 @@ main(int argc, char **argv)
 	ADD("/store/mailbox", test_mailbox);
 	ADD("/store/list-filters", test_list_filters);
 	ADD("/store/search", test_search);
+	ADD("/store/search-deferred", test_search_deferred);
+	ADD("/store/search-migrate-6", test_search_migrate_6);
 	ADD("/store/round-trip", test_round_trip);
 	ADD("/store/busy", test_busy);
 	g_test_add_func("/store/free-null", test_free_null);
