@@ -3,8 +3,9 @@
  * queued in the outbox (smtp.c), with retry and backoff.
  *
  * Mail is composed when it is queued, inside the same transaction that
- * records the case, and written to the spool (SPOOL_OUT): its Message-ID
- * is known from the start and a retry sends exactly the same bytes.
+ * records the case, and kept in its outbox row (up to 64 KiB) or in the
+ * spool (SPOOL_OUT): its Message-ID is known from the start and a retry
+ * sends exactly the same bytes.
  */
 #ifndef CG_OUTBOX_H
 #define CG_OUTBOX_H
@@ -42,8 +43,8 @@ char *outbox_render_lang(const config *cfg, const char *lang, const char *name,
 gboolean outbox_template_exists(const config *cfg, const char *lang, const char *name);
 
 /*
- * Compose the acknowledgement for a new case and queue it: writes the
- * mail to the spool, adds an outgoing messages row and an outbox row
+ * Compose the acknowledgement for a new case and queue it: keeps the
+ * mail (row or spool), adds an outgoing messages row and an outbox row
  * (call inside a transaction).  Returns the outbox id, 0 on error.
  */
 gint64 outbox_queue_ack(const config *cfg, store *st, spool *sp, const outbox_ack_info *info,
@@ -73,7 +74,7 @@ typedef struct {
 } outbox_mail;
 
 /*
- * Compose m (GMime, 7-bit, CRLF), write it to the spool, and queue it:
+ * Compose m (GMime, 7-bit, CRLF), keep it (row or spool), and queue it:
  * an outgoing messages row (when m->c is set), an outbox row, an event.
  * Call inside a transaction.  Returns the outbox id, 0 on error.
  */
@@ -88,6 +89,12 @@ gint64 outbox_queue_mail(const config *cfg, store *st, spool *sp, const outbox_m
  */
 int outbox_deliver_due(const config *cfg, store *st, spool *sp, volatile int *stop,
     GError **error);
+
+/*
+ * The composed bytes of outbox row o, from the row or the spool.  Gone
+ * from both is CG_ERROR_PERM; a read error CG_ERROR_TEMP.
+ */
+GBytes *outbox_composed(store *st, spool *sp, const store_outbox *o, GError **error);
 
 /* Seconds to wait before attempt number attempts+1: exponential, jittered, capped. */
 gint64 outbox_backoff(const config *cfg, int attempts);

@@ -28,6 +28,9 @@ smtp_conn *smtp_open(const endpoint *ep, const char *helo_name, GError **error);
  */
 gboolean smtp_send_file(smtp_conn *c, const char *env_from, const char *rcpt,
     const char *path, GError **error);
+/* The same for a message held in memory (len bytes, CRLF line ends). */
+gboolean smtp_send_data(smtp_conn *c, const char *env_from, const char *rcpt,
+    const void *data, gsize len, GError **error);
 
 /* Is the connection still usable? */
 gboolean smtp_alive(smtp_conn *c);

@@ -94,7 +94,8 @@ typedef struct {
 	char	*env_from;	/* envelope sender; "" is the null sender <> */
 	char	*rcpt;
 	char	*message_id;	/* of the composed mail, without <> */
-	char	*spool_digest;	/* SPOOL_OUT file holding the composed mail */
+	char	*spool_digest;	/* SPOOL_OUT file holding the composed mail, or NULL */
+	GBytes	*body;		/* or the composed mail itself (store_outbox_add only) */
 	char	*state;		/* OUTBOX_* */
 	int	 attempts;
 	gint64	 next_attempt;
@@ -277,6 +278,11 @@ gboolean store_case_set_team(store *st, gint64 case_id, const char *team, GError
 
 /* One outbox row; NULL if missing (no error set) or on error. */
 store_outbox *store_outbox_get(store *st, gint64 id, GError **error);
+/*
+ * The composed mail kept in row id (rows without spool_digest); NULL
+ * without error when the row has none.
+ */
+GBytes *store_outbox_body(store *st, gint64 id, GError **error);
 /*
  * A failed row back to queued, due now, attempts reset to 0 (the full
  * retry schedule applies again).  A row that is missing or not failed is

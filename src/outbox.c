@@ -2,10 +2,15 @@
  * outbox.c - compose mail about a case and deliver the outbox.
  *
  * Composition happens when the mail is queued, inside the caller's
- * transaction: the bytes go to the spool (SPOOL_OUT) once, so the
- * Message-ID is known from the start and every retry sends exactly the
- * same message.  Delivery reads due rows and hands the spool files to
- * smtp.c over one connection.
+ * transaction, and the bytes are kept once, so the Message-ID is known
+ * from the start and every retry sends exactly the same message.  Mail
+ * of up to OUTBOX_INLINE_MAX bytes (acknowledgements, most notifications)
+ * is kept in its outbox row; larger mail goes to the spool (SPOOL_OUT).
+ * Why: a spool file costs a file creation, a SHA-256 and a rename, a
+ * third of the CPU of queueing a small mail, and it must be on disk
+ * before the COMMIT that names it; a row is made durable by that COMMIT.
+ * Delivery reads due rows and hands the bytes to smtp.c over one
+ * connection.
  *
  * Outgoing mail is 7-bit with CRLF line ends: libetpan never announces
  * BODY=8BITMIME and sends the bytes as they are.  Names and subjects
@@ -38,6 +43,7 @@
 #define TEMPLATE_MAX	(64 * 1024)
 #define REFERENCES_MAX	20	/* ids kept in References:, the newest */
 #define DELIVER_BATCH	100
+#define OUTBOX_INLINE_MAX	(64 * 1024)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeDataWrapper, g_object_unref)
 
@@ -532,7 +538,7 @@ serialise(GMimeMessage *m)
 /* The outgoing messages row (with its attachments), the outbox row, the event. */
 static gint64
 mail_record(const config *cfg, store *st, const outbox_mail *m, const char *message_id,
-    const char *subject, const char *digest, GError **error)
+    const char *subject, const char *digest, GBytes *body, GError **error)
 {
 	g_autofree char *detail = g_strdup_printf("to <%s>", m->to_addr);
 	g_autofree char *ev = g_strdup_printf("%s-queued", m->kind);
@@ -569,6 +575,7 @@ mail_record(const config *cfg, store *st, const outbox_mail *m, const char *mess
 	o.rcpt = (char *)m->to_addr;
 	o.message_id = (char *)message_id;
 	o.spool_digest = (char *)digest;
+	o.body = body;
 	o.state = OUTBOX_QUEUED;
 	o.next_attempt = cg_now();
 	if ((id = store_outbox_add(st, &o, error)) == 0)
@@ -644,9 +651,14 @@ outbox_queue_mail(const config *cfg, store *st, spool *sp, const outbox_mail *m,
 	if ((msg = mail_compose(cfg, sp, m, message_id, subject, error)) == NULL)
 		return 0;
 	bytes = serialise(msg);
+	if (bytes->len <= OUTBOX_INLINE_MAX) {
+		g_autoptr(GBytes) body = g_byte_array_free_to_bytes(g_steal_pointer(&bytes));
+
+		return mail_record(cfg, st, m, message_id, subject, NULL, body, error);
+	}
 	if ((digest = spool_put(sp, SPOOL_OUT, bytes->data, bytes->len, error)) == NULL)
 		return 0;
-	return mail_record(cfg, st, m, message_id, subject, digest, error);
+	return mail_record(cfg, st, m, message_id, subject, digest, NULL, error);
 }
 
 gint64
@@ -801,23 +813,64 @@ retry_or_fail(const config *cfg, store *st, const store_outbox *o, const GError 
  * Send one row and record the outcome; smtp_alive() tells whether conn
  * survived.  FALSE: it was sent but the database cannot say so; stop.
  */
+GBytes *
+outbox_composed(store *st, spool *sp, const store_outbox *o, GError **error)
+{
+	g_autofree char *path = NULL;
+	GError *e = NULL;
+	GBytes *body;
+	char *data;
+	gsize len;
+
+	if (o->spool_digest == NULL) {
+		if ((body = store_outbox_body(st, o->id, &e)) != NULL)
+			return body;
+		if (e != NULL) {
+			g_propagate_error(error, e);
+			return NULL;
+		}
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "outbox %" G_GINT64_FORMAT
+		    ": the composed message is neither in its row nor in the spool", o->id);
+		return NULL;
+	}
+	path = spool_path(sp, SPOOL_OUT, o->spool_digest);
+	if (path == NULL || !g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "composed message %s/%s is missing "
+		    "from the spool; nothing to send", SPOOL_OUT, o->spool_digest);
+		return NULL;
+	}
+	if (!g_file_get_contents(path, &data, &len, &e)) {
+		g_set_error(error, CG_ERROR, CG_ERROR_TEMP, "composed message %s/%s: %s",
+		    SPOOL_OUT, o->spool_digest, e->message);
+		g_error_free(e);
+		return NULL;
+	}
+	return g_bytes_new_take(data, len);
+}
+
+/*
+ * Send one row and record the outcome; smtp_alive() tells whether conn
+ * survived.  FALSE: it was sent but the database cannot say so; stop.
+ */
 static gboolean
 deliver_one(const config *cfg, store *st, spool *sp, smtp_conn *conn, const store_outbox *o,
     int *sent)
 {
-	g_autofree char *path = spool_path(sp, SPOOL_OUT, o->spool_digest);
+	g_autoptr(GBytes) bytes = NULL;
 	GError *e = NULL;
 
-	if (path == NULL || !g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-		g_autofree char *why = g_strdup_printf("composed message %s/%s is missing from "
-		    "the spool; nothing to send", SPOOL_OUT,
-		    o->spool_digest != NULL ? o->spool_digest : "(none)");
-
-		log_warnx("outbox %" G_GINT64_FORMAT ": %s", o->id, why);
-		record(st, o, OUTBOX_FAILED, 0, why);
+	if ((bytes = outbox_composed(st, sp, o, &e)) == NULL) {
+		if (g_error_matches(e, CG_ERROR, CG_ERROR_PERM)) {
+			log_warnx("outbox %" G_GINT64_FORMAT ": %s", o->id, e->message);
+			record(st, o, OUTBOX_FAILED, 0, e->message);
+		} else {
+			retry_or_fail(cfg, st, o, e);
+		}
+		g_error_free(e);
 		return TRUE;
 	}
-	if (smtp_send_file(conn, o->env_from != NULL ? o->env_from : "", o->rcpt, path, &e)) {
+	if (smtp_send_data(conn, o->env_from != NULL ? o->env_from : "", o->rcpt,
+	    g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes), &e)) {
 		log_info("outbox %" G_GINT64_FORMAT ": sent %s to <%s>", o->id, o->kind, o->rcpt);
 		(*sent)++;
 		if (!record(st, o, OUTBOX_SENT, 0, NULL)) {

@@ -531,14 +531,10 @@ transaction(smtp_conn *c, const char *env_from, const char *rcpt, const char *da
 	return TRUE;
 }
 
-gboolean
-smtp_send_file(smtp_conn *c, const char *env_from, const char *rcpt, const char *path,
-    GError **error)
+/* Envelope and connection checks shared by both ways of sending. */
+static gboolean
+send_ready(smtp_conn *c, const char *env_from, const char *rcpt, GError **error)
 {
-	g_autofree char *data = NULL;
-	gsize len = 0;
-
-	g_return_val_if_fail(c != NULL, FALSE);
 	if (env_from == NULL || (*env_from != '\0' && !cg_address_valid(env_from))) {
 		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "%s: invalid envelope sender",
 		    c->where);
@@ -553,18 +549,52 @@ smtp_send_file(smtp_conn *c, const char *env_from, const char *rcpt, const char 
 		g_set_error(error, CG_ERROR, CG_ERROR_TEMP, "%s: connection is closed", c->where);
 		return FALSE;
 	}
-	if ((data = read_message(c, path, &len, error)) == NULL)
-		return FALSE;
+	return TRUE;
+}
+
+static gboolean
+send_bytes(smtp_conn *c, const char *env_from, const char *rcpt, const char *what,
+    const char *data, gsize len, GError **error)
+{
 	if (transaction(c, env_from, rcpt, data, len, error)) {
 		g_autofree char *text = server_text(c->smtp);
 
-		log_debug("%s: %s -> <%s>: %s", c->where, path, rcpt, text);
+		log_debug("%s: %s -> <%s>: %s", c->where, what, rcpt, text);
 		return TRUE;
 	}
 	/* Leave the connection ready for the next message, or mark it dead. */
 	if (!c->dead && mailsmtp_reset(c->smtp) != MAILSMTP_NO_ERROR)
 		c->dead = TRUE;
 	return FALSE;
+}
+
+gboolean
+smtp_send_file(smtp_conn *c, const char *env_from, const char *rcpt, const char *path,
+    GError **error)
+{
+	g_autofree char *data = NULL;
+	gsize len = 0;
+
+	g_return_val_if_fail(c != NULL, FALSE);
+	if (!send_ready(c, env_from, rcpt, error) ||
+	    (data = read_message(c, path, &len, error)) == NULL)
+		return FALSE;
+	return send_bytes(c, env_from, rcpt, path, data, len, error);
+}
+
+gboolean
+smtp_send_data(smtp_conn *c, const char *env_from, const char *rcpt, const void *data,
+    gsize len, GError **error)
+{
+	g_return_val_if_fail(c != NULL, FALSE);
+	if (!send_ready(c, env_from, rcpt, error))
+		return FALSE;
+	if (data == NULL || len == 0 || len > SMTP_MAX_FILE) {
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM,
+		    "%s: a message of 1 to %d bytes is required", c->where, SMTP_MAX_FILE);
+		return FALSE;
+	}
+	return send_bytes(c, env_from, rcpt, "message", data, len, error);
 }
 
 gboolean

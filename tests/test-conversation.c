@@ -137,17 +137,19 @@ test_signed_ids(void)
 /* ---- outbox_queue_mail ---- */
 
 static GMimeMessage *
-parse_spool(fixture *f, const char *digest)
+parse_outbox(fixture *f, const store_outbox *o)
 {
-	g_autofree char *path = spool_path(f->sp, SPOOL_OUT, digest);
-	g_autofree char *raw = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	const char *raw;
 	gsize len;
 	GError *e = NULL;
 	g_autoptr(GMimeStream) s = NULL;
 	g_autoptr(GMimeParser) p = NULL;
 	gsize i;
 
-	g_assert_true(g_file_get_contents(path, &raw, &len, &e));
+	bytes = outbox_composed(f->st, f->sp, o, &e);
+	g_assert_no_error(e);
+	raw = g_bytes_get_data(bytes, &len);
 	for (i = 0; i < len; i++)
 		g_assert_cmpuint((unsigned char)raw[i], <, 0x80);	/* 7-bit */
 	s = g_mime_stream_mem_new_with_buffer(raw, len);
@@ -217,7 +219,7 @@ test_queue_mail(void)
 	g_assert_cmpstr(o->kind, ==, "reply");
 	g_assert_cmpstr(o->env_from, ==, "members@example.test");	/* NULL: the gateway */
 	g_assert_cmpint(thread_message_id_case(&f.cfg, o->message_id), ==, c->id);
-	m = parse_spool(&f, o->spool_digest);
+	m = parse_outbox(&f, o);
 	g_assert_nonnull(m);
 	g_assert_cmpstr(g_mime_message_get_subject(m), ==, "Re: Missing royalties [CASE-000001]");
 	g_assert_cmpstr(g_mime_object_get_header((GMimeObject *)m, "In-Reply-To"), ==,

@@ -15,6 +15,7 @@
 #include "imap.h"
 #include "ingest.h"
 #include "mail.h"
+#include "outbox.h"
 #include "quarantine.h"
 #include "rules.h"
 #include "spool.h"
@@ -125,7 +126,7 @@ static GMimeMessage *
 ack_of(fixture *f, gint64 case_id, char **raw_r)
 {
 	g_autoptr(GPtrArray) rows = store_outbox_list(f->st, case_id, NULL);
-	g_autofree char *path = NULL;
+	g_autoptr(GBytes) bytes = NULL;
 	GMimeStream *s;
 	GMimeParser *p;
 	GMimeMessage *m;
@@ -134,8 +135,9 @@ ack_of(fixture *f, gint64 case_id, char **raw_r)
 	g_assert_nonnull(rows);
 	if (rows->len == 0)
 		return NULL;
-	path = spool_path(f->sp, SPOOL_OUT, ((store_outbox *)g_ptr_array_index(rows, 0))->spool_digest);
-	g_assert_true(g_file_get_contents(path, raw_r, &len, NULL));
+	bytes = outbox_composed(f->st, f->sp, g_ptr_array_index(rows, 0), NULL);
+	g_assert_nonnull(bytes);
+	*raw_r = g_strndup(g_bytes_get_data(bytes, &len), g_bytes_get_size(bytes));
 	s = g_mime_stream_mem_new_with_buffer(*raw_r, len);
 	p = g_mime_parser_new_with_stream(s);
 	m = g_mime_parser_construct_message(p, NULL);

@@ -230,14 +230,14 @@ free_orig(mail_msg *m)
 	g_free(m);
 }
 
-/* Queue an ack and return the raw spool bytes; the outbox row goes to *o_r. */
+/* Queue an ack and return its composed bytes; the outbox row goes to *o_r. */
 static char *
 queue(fixture *f, const store_case *c, const mail_msg *orig, GPtrArray *missing,
     gsize *len_r, store_outbox **o_r)
 {
 	outbox_ack_info info = { c, orig, missing };
 	g_autoptr(GPtrArray) rows = NULL;
-	g_autofree char *path = NULL;
+	g_autoptr(GBytes) bytes = NULL;
 	GError *e = NULL;
 	char *raw;
 	gint64 id;
@@ -253,10 +253,14 @@ queue(fixture *f, const store_case *c, const mail_msg *orig, GPtrArray *missing,
 	g_assert_cmpuint(rows->len, ==, 1);
 	*o_r = g_ptr_array_steal_index(rows, 0);
 	g_assert_cmpint((*o_r)->id, ==, id);
-	path = spool_path(f->sp, SPOOL_OUT, (*o_r)->spool_digest);
-	g_assert_nonnull(path);
-	g_assert_true(g_file_get_contents(path, &raw, len_r, &e));
+	/* an acknowledgement is small: kept in its row, not in the spool */
+	g_assert_null((*o_r)->spool_digest);
+	bytes = outbox_composed(f->st, f->sp, *o_r, &e);
 	g_assert_no_error(e);
+	*len_r = g_bytes_get_size(bytes);
+	raw = g_malloc(*len_r + 1);
+	memcpy(raw, g_bytes_get_data(bytes, NULL), *len_r);
+	raw[*len_r] = '\0';
 	return raw;
 }
 
@@ -409,7 +413,7 @@ test_ack_compose(void)
 		g_assert_cmpstr(sm->direction, ==, "out");
 		g_assert_cmpstr(sm->role, ==, "gateway");
 		g_assert_cmpstr(sm->message_id, ==, o->message_id);
-		g_assert_cmpstr(sm->raw_digest, ==, o->spool_digest);
+		g_assert_null(sm->raw_digest);	/* the bytes are in the outbox row */
 		g_assert_cmpstr(sm->to_addrs, ==, "alice@member.example");
 		for (i = 0; i < evs->len; i++) {
 			const store_event *ev = g_ptr_array_index(evs, i);
@@ -532,6 +536,85 @@ test_ack_bad_member(void)
 	fixture_teardown(&f);
 }
 
+/* ---- where the composed bytes are kept ---- */
+
+static store_outbox *
+queue_notify(fixture *f, const store_case *c, GPtrArray *atts)
+{
+	outbox_mail m = {
+		.c = c, .kind = "notify", .to_addr = "team@example.org", .text = "New case.",
+		.attachments = atts, .role = "gateway",
+	};
+	GError *e = NULL;
+	gint64 id;
+
+	g_assert_true(store_begin(f->st, &e));
+	id = outbox_queue_mail(&f->cfg, f->st, f->sp, &m, &e);
+	g_assert_no_error(e);
+	g_assert_cmpint(id, >, 0);
+	g_assert_true(store_commit(f->st, &e));
+	return store_outbox_get(f->st, id, &e);
+}
+
+/*
+ * Mail up to 64 KiB is kept in its outbox row, larger mail in the spool;
+ * outbox_composed returns the same bytes either way, and a spool file
+ * that is gone is a permanent error (the row fails, nothing is sent).
+ */
+static void
+test_mail_row_or_spool(void)
+{
+	fixture f;
+	g_autoptr(store_case) c = NULL;
+	g_autoptr(store_outbox) small = NULL, big = NULL;
+	g_autoptr(GBytes) b1 = NULL, b2 = NULL, gone = NULL;
+	g_autoptr(GPtrArray) atts = g_ptr_array_new();
+	g_autofree char *data = g_malloc(100 * 1024), *digest = NULL, *path = NULL;
+	g_autofree char *file = NULL;
+	store_attachment a = { 0 };
+	GError *e = NULL;
+	gsize len, i;
+
+	fixture_setup(&f);
+	make_case(&f, "Statement", "Alice Example", &c);
+	for (i = 0; i < 100 * 1024; i++)
+		data[i] = (char)(i * 7919 % 251);
+	digest = spool_put(f.sp, SPOOL_ATT, data, 100 * 1024, &e);
+	g_assert_no_error(e);
+	a.digest = digest;
+	a.name = (char *)"statement.pdf";
+	a.content_type = (char *)"application/pdf";
+	a.size = 100 * 1024;
+	g_ptr_array_add(atts, &a);
+
+	small = queue_notify(&f, c, NULL);
+	g_assert_null(small->spool_digest);
+	b1 = outbox_composed(f.st, f.sp, small, &e);
+	g_assert_no_error(e);
+	g_assert_cmpuint(g_bytes_get_size(b1), <, 64 * 1024);
+	g_assert_nonnull(g_strstr_len(g_bytes_get_data(b1, NULL), g_bytes_get_size(b1),
+	    "New case."));
+
+	big = queue_notify(&f, c, atts);
+	g_assert_nonnull(big->spool_digest);
+	path = spool_path(f.sp, SPOOL_OUT, big->spool_digest);
+	g_assert_true(g_file_get_contents(path, &file, &len, &e));
+	b2 = outbox_composed(f.st, f.sp, big, &e);
+	g_assert_no_error(e);
+	g_assert_cmpuint(g_bytes_get_size(b2), ==, len);
+	g_assert_cmpint(memcmp(g_bytes_get_data(b2, NULL), file, len), ==, 0);
+	g_assert_null(store_outbox_body(f.st, big->id, &e));
+	g_assert_no_error(e);
+
+	g_assert_cmpint(g_unlink(path), ==, 0);
+	gone = outbox_composed(f.st, f.sp, big, &e);
+	g_assert_null(gone);
+	g_assert_error(e, CG_ERROR, CG_ERROR_PERM);
+	g_assert_nonnull(strstr(e->message, "missing from the spool"));
+	g_clear_error(&e);
+	fixture_teardown(&f);
+}
+
 /* ---- outbox_deliver_due, without a relay ---- */
 
 static void
@@ -633,6 +716,7 @@ main(int argc, char **argv)
 	g_test_add_func("/outbox/ack/no-message-id", test_ack_no_message_id);
 	g_test_add_func("/outbox/ack/utf8", test_ack_utf8);
 	g_test_add_func("/outbox/ack/bad-member", test_ack_bad_member);
+	g_test_add_func("/outbox/mail/row-or-spool", test_mail_row_or_spool);
 	g_test_add_func("/outbox/deliver/nothing-due", test_deliver_nothing_due);
 	g_test_add_func("/outbox/deliver/unreachable", test_deliver_unreachable);
 	g_test_add_func("/outbox/backoff/bounds", test_backoff_bounds);
