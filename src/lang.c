@@ -146,35 +146,56 @@ score_word(const char *w, gboolean accent, lang_score *sc)
 		sc->en++;
 }
 
-/* One line: split into words at anything that is not a letter. */
+/*
+ * One line: split into words at anything that is not a letter.  ASCII,
+ * most of every line, takes the cheap path; a word is kept in a fixed
+ * buffer with its length in characters counted as it grows.
+ */
 static void
 score_line(const char *line, const char *end, lang_score *sc)
 {
-	GString *w = g_string_sized_new(WORD_MAX * 2);
+	char w[WORD_MAX * 6 + 1];
+	size_t wlen = 0, chars = 0;
 	gboolean accent = FALSE, too_long = FALSE;
 	const char *p = line;
 
 	for (;;) {
-		gunichar c = p < end ? g_utf8_get_char(p) : 0;
+		gunichar c = 0;
+		gboolean alpha;
 
-		if (c != 0 && g_unichar_isalpha(c)) {
-			c = g_unichar_tolower(c);
-			accent = accent || french_accent(c);
-			if (g_utf8_strlen(w->str, -1) < WORD_MAX)
-				g_string_append_unichar(w, c);
-			else
-				too_long = TRUE;
+		if (p < end && (unsigned char)*p < 0x80) {
+			c = (unsigned char)*p;
+			alpha = g_ascii_isalpha(c);
+			c = g_ascii_tolower(c);
+		} else if (p < end) {
+			c = g_utf8_get_char(p);
+			alpha = g_unichar_isalpha(c);
+			if (alpha) {
+				c = g_unichar_tolower(c);
+				accent = accent || french_accent(c);
+			}
 		} else {
-			if (w->len > 0 && !too_long)
-				score_word(w->str, accent, sc);
-			g_string_truncate(w, 0);
+			alpha = FALSE;
+		}
+		if (alpha) {
+			if (chars < WORD_MAX) {
+				wlen += g_unichar_to_utf8(c, w + wlen);
+				chars++;
+			} else {
+				too_long = TRUE;
+			}
+		} else {
+			if (wlen > 0 && !too_long) {
+				w[wlen] = '\0';
+				score_word(w, accent, sc);
+			}
+			wlen = chars = 0;
 			accent = too_long = FALSE;
-			if (c == 0)
+			if (p >= end || c == 0)
 				break;
 		}
 		p = g_utf8_next_char(p);
 	}
-	g_string_free(w, TRUE);
 }
 
 static void
