@@ -161,10 +161,10 @@ ends_header(const char *s)
  * number of lines it spans, or 0.
  */
 static int
-on_wrote_header(char **lines, int i, int n)
+on_wrote_header(char **folded, int i, int n)
 {
 	g_autoptr(GString) joined = g_string_new(NULL);
-	g_autofree char *first = fold(lines[i]);
+	const char *first = folded[i];
 	gboolean opener;
 	int k;
 
@@ -175,12 +175,12 @@ on_wrote_header(char **lines, int i, int n)
 	 * line may start a wrapped header too, unless the next line starts
 	 * one itself (then this line is the writer's last). */
 	if (!opener && strpbrk(first, "0123456789") != NULL && i + 1 < n) {
-		g_autofree char *next = fold(lines[i + 1]);
+		const char *next = folded[i + 1];
 
 		opener = !starts_with_any(next, on_words, TRUE);
 	}
 	for (k = 0; k < HEADER_JOIN_LINES && i + k < n; k++) {
-		g_autofree char *l = fold(lines[i + k]);
+		const char *l = folded[i + k];
 
 		/* a wrapped address may leave ">:" alone on the last line */
 		if (*l == '\0' || (k > 0 && *l == '>' && !g_str_has_prefix(l, ">:")))
@@ -202,9 +202,8 @@ on_wrote_header(char **lines, int i, int n)
 
 /* "-----Original Message-----", "-------- Oprindelig besked --------", "---- On ... wrote ----". */
 static gboolean
-dashed_separator(const char *line)
+dashed_separator(const char *f)
 {
-	g_autofree char *f = fold(line);
 	const char *const *p;
 	size_t n = strlen(f);
 
@@ -216,11 +215,10 @@ dashed_separator(const char *line)
 	return FALSE;
 }
 
-/* "From: x" (optionally "*From:*"), by one of names. */
+/* "From: x" (optionally "*From:*"), by one of names; f is folded. */
 static gboolean
-header_line(const char *line, const char *const *names)
+header_line(const char *f, const char *const *names)
 {
-	g_autofree char *f = fold(line);
 	const char *p = f, *colon;
 	g_autofree char *name = NULL;
 
@@ -236,11 +234,10 @@ header_line(const char *line, const char *const *names)
 	return g_strv_contains((const char *const *)names, name);
 }
 
-/* "Name: value" with a short name of at most three words. */
+/* "Name: value" with a short name of at most three words; f is folded. */
 static gboolean
-header_shaped(const char *line)
+header_shaped(const char *f)
 {
-	g_autofree char *f = fold(line);
 	const char *p = f, *colon;
 	int words = 1;
 
@@ -261,22 +258,22 @@ header_shaped(const char *line)
  * one a known name; or a From line and two known names.
  */
 static gboolean
-outlook_block(char **lines, int i, int n)
+outlook_block(char **lines, char **folded, int i, int n)
 {
 	int k, shaped = 0, known = 0;
 	gboolean from = FALSE;
 
-	if (!header_shaped(lines[i]))
+	if (!header_shaped(folded[i]))
 		return FALSE;
 	for (k = i; k < n && k <= i + 7; k++) {
-		if (header_line(lines[k], from_names))
+		if (header_line(folded[k], from_names))
 			from = TRUE, shaped++;
-		else if (header_line(lines[k], other_names))
+		else if (header_line(folded[k], other_names))
 			known++, shaped++;
-		else if (header_shaped(lines[k]))
+		else if (header_shaped(folded[k]))
 			shaped++;
 		else if (k > i && (*lines[k] == '<' || *lines[k] == ' ') &&
-		    header_line(lines[k - 1], from_names))
+		    header_line(folded[k - 1], from_names))
 			continue;	/* "From: Name" / "<address>" */
 		else
 			break;
@@ -286,16 +283,16 @@ outlook_block(char **lines, int i, int n)
 
 /* A line of at least 10 underscores (Outlook) followed by an Outlook block. */
 static gboolean
-underscore_rule(char **lines, int i, int n)
+underscore_rule(char **lines, char **folded, int i, int n)
 {
-	g_autofree char *f = fold(lines[i]);
+	const char *f = folded[i];
 	int k;
 
 	if (strlen(f) < 10 || strspn(f, "_") != strlen(f))
 		return FALSE;
 	for (k = i + 1; k < n && *lines[k] == '\0'; k++)
 		;
-	return k < n && outlook_block(lines, k, n);
+	return k < n && outlook_block(lines, folded, k, n);
 }
 
 static gboolean
@@ -350,20 +347,20 @@ mobile_footer(char **lines, int i)
 
 /* Index of the first quote header at or after from, or n; *span_r its lines. */
 static int
-find_header(char **lines, int from, int n, int *span_r, gboolean *on_r)
+find_header(char **lines, char **folded, int from, int n, int *span_r, gboolean *on_r)
 {
 	int i, span;
 
 	for (i = from; i < n; i++) {
 		*on_r = FALSE;
 		*span_r = 1;
-		if ((span = on_wrote_header(lines, i, n)) > 0) {
+		if ((span = on_wrote_header(folded, i, n)) > 0) {
 			*span_r = span;
 			*on_r = TRUE;
 			return i;
 		}
-		if (dashed_separator(lines[i]) || underscore_rule(lines, i, n) ||
-		    outlook_block(lines, i, n))
+		if (dashed_separator(folded[i]) || underscore_rule(lines, folded, i, n) ||
+		    outlook_block(lines, folded, i, n))
 			return i;
 	}
 	return n;
@@ -404,7 +401,7 @@ char *
 text_reply_visible(const char *text)
 {
 	g_autofree char *norm = NULL;
-	g_auto(GStrv) lines = NULL;
+	g_auto(GStrv) lines = NULL, folded = NULL;
 	GString *out;
 	int n, i, stop, span, k;
 	gboolean on;
@@ -416,12 +413,16 @@ text_reply_visible(const char *text)
 			*p = p[1] == '\n' ? ' ' : '\n';
 	lines = g_strsplit(norm, "\n", -1);
 	n = (int)g_strv_length(lines);
-	for (i = 0; i < n; i++)
+	/* each line folded once: the header tests look at a line many times */
+	folded = g_new0(char *, n + 1);
+	for (i = 0; i < n; i++) {
 		g_strchomp(lines[i]);
+		folded[i] = fold(lines[i]);
+	}
 	out = g_string_new(NULL);
 	i = 0;
 	for (;;) {
-		stop = find_header(lines, i, n, &span, &on);
+		stop = find_header(lines, folded, i, n, &span, &on);
 		for (k = i; k < stop; k++) {
 			if (is_sig_delimiter(lines[k]) || mobile_footer(lines, k))
 				break;
