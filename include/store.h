@@ -243,6 +243,13 @@ gint64 store_outbox_add(store *st, const store_outbox *o, GError **error);
 /* Queued rows with next_attempt <= now, oldest first, at most limit. */
 GPtrArray *store_outbox_due(store *st, gint64 now, int limit, GError **error);
 /*
+ * The same, only rows with id % shares == share (0 <= share < shares):
+ * parallel delivery gives each SMTP connection its own share, so no row
+ * is ever in two connections' hands.
+ */
+GPtrArray *store_outbox_due_share(store *st, gint64 now, int limit, int share, int shares,
+    GError **error);
+/*
  * Earliest next_attempt of a queued row (at least 1, so a row queued for
  * time 0 reads as due long ago), 0 if none is queued, -1 on error.
  */

@@ -338,6 +338,7 @@ enum query {
 	Q_OUTBOX_SENT,
 	Q_OUTBOX_RETRY,
 	Q_OUTBOX_FAILED,
+	Q_OUTBOX_DUE_SHARE,
 	Q_MBOX_GET,
 	Q_MBOX_SET,
 	Q_SEARCH,
@@ -418,6 +419,9 @@ static const char *const query_sql[Q_COUNT] = {
 	[Q_OUTBOX_FAILED] =
 	    "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2"
 	    " WHERE id = ?1",
+	[Q_OUTBOX_DUE_SHARE] =
+	    "SELECT " OUTBOX_COLS " FROM outbox WHERE state = 'queued' AND next_attempt <= ?1"
+	    " AND id % ?3 = ?4 ORDER BY next_attempt, id LIMIT ?2",
 	[Q_MBOX_GET] =
 	    "SELECT uidvalidity, last_uid FROM mailbox_state WHERE account = ?1 AND folder = ?2",
 	[Q_MBOX_SET] =
@@ -1733,6 +1737,27 @@ store_outbox_due(store *st, gint64 now, int limit, GError **error)
 		return NULL;
 	bind_int64(s, 1, now, &rc);
 	bind_int64(s, 2, limit > 0 ? limit : -1, &rc);
+	return collect(st, s, rc, read_outbox, (GDestroyNotify)store_outbox_free, error,
+	    "list due mail");
+}
+
+GPtrArray *
+store_outbox_due_share(store *st, gint64 now, int limit, int share, int shares,
+    GError **error)
+{
+	g_autoptr(stmt_ref) s = NULL;
+	int rc = SQLITE_OK;
+
+	if (shares < 1 || share < 0 || share >= shares) {
+		arg_error(st, error, "list due mail: share %d of %d", share, shares);
+		return NULL;
+	}
+	if ((s = query(st, Q_OUTBOX_DUE_SHARE, error)) == NULL)
+		return NULL;
+	bind_int64(s, 1, now, &rc);
+	bind_int64(s, 2, limit > 0 ? limit : -1, &rc);
+	bind_int64(s, 3, shares, &rc);
+	bind_int64(s, 4, share, &rc);
 	return collect(st, s, rc, read_outbox, (GDestroyNotify)store_outbox_free, error,
 	    "list due mail");
 }
