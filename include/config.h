@@ -109,6 +109,7 @@ typedef struct config {
 
 	GPtrArray *mailboxes;	/* imap_account *: the "imap" group, or each of "mailboxes" */
 	endpoint smtp;
+	int	 smtp_connections; /* smtp.connections: parallel deliveries, default 2, 1..8 */
 
 	char	*database;
 	char	*spool;

@@ -102,6 +102,7 @@ static const key_spec route_keys[] = {
 
 static const key_spec smtp_keys[] = {
 	ENDPOINT_KEYS,
+	{ "connections", K_INT, FALSE },
 	{ NULL, 0, FALSE },
 };
 
@@ -1045,6 +1046,8 @@ config_load_flags(const char *path, int flags, GPtrArray *errors)
 	    config_setting_is_group(g)) {
 		check_group(&ld, g, "smtp", smtp_keys);
 		load_endpoint(&ld, cfg, g, "smtp", &cfg->smtp, FALSE);
+		/* see casegate.conf(5): Postfix's fsync before each 250 is the limit */
+		cfg->smtp_connections = get_int(&ld, g, "smtp", "connections", 2, 1, 8);
 	}
 	g = config_setting_get_member(root, "outbox");
 	if (g != NULL && config_setting_is_group(g))

@@ -54,6 +54,56 @@ test_good(void)
 	g_assert_cmpint(cfg->smtp.tls, ==, TLS_NONE);
 	g_assert_true(g_str_has_prefix(cfg->database, dir));	/* relative to the file */
 	g_assert_cmpint(cfg->case_digits, ==, 6);
+	g_assert_cmpint(cfg->smtp_connections, ==, 2);	/* parallel delivery by default */
+}
+
+/* smtp.connections: 1..8 as written; anything else is a file:line error. */
+static void
+test_smtp_connections(void)
+{
+	static const struct {
+		const char *value;
+		int want;	/* 0: an error */
+		const char *error;
+	} rows[] = {
+		{ "1", 1, NULL },
+		{ "8", 8, NULL },
+		{ "3", 3, NULL },
+		{ "0", 0, ":4: \"smtp.connections\" is 0; it must be between 1 and 8" },
+		{ "9", 0, ":4: \"smtp.connections\" is 9; it must be between 1 and 8" },
+		{ "-1", 0, ":4: \"smtp.connections\" is -1; it must be between 1 and 8" },
+		{ "\"2\"", 0, ":4: \"smtp.connections\" must be an integer" },
+		{ "2.5", 0, ":4: \"smtp.connections\" must be an integer" },
+	};
+	guint i;
+
+	for (i = 0; i < G_N_ELEMENTS(rows); i++) {
+		g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+		g_autofree char *name = g_strdup_printf("conns%u.conf", i);
+		g_autofree char *text = g_strdup_printf(
+		    "gateway = { address = \"m@example.org\"; };\n" GOOD_IMAP
+		    "smtp = { host = \"localhost\"; tls = \"none\"; connections = %s; };\n"
+		    "database = \"cases.db\";\nspool = \"spool\";\ntemplates = \"tpl\";\n",
+		    rows[i].value);
+		g_autofree char *path = write_file(name, text, 0644);
+		g_autoptr(config) cfg = config_load(path, errors);
+
+		if (rows[i].want != 0) {
+			if (errors->len > 0)
+				g_printerr("row %u: %s\n", i, (char *)g_ptr_array_index(errors, 0));
+			g_assert_nonnull(cfg);
+			g_assert_cmpint(cfg->smtp_connections, ==, rows[i].want);
+		} else {
+			g_autofree char *want = g_strconcat(path, rows[i].error, NULL);
+
+			g_assert_null(cfg);
+			g_assert_cmpuint(errors->len, ==, 1);
+			if (!g_str_has_prefix(g_ptr_array_index(errors, 0), want))
+				g_printerr("row %u: got  %s\n        want %s\n", i,
+				    (char *)g_ptr_array_index(errors, 0), want);
+			g_assert_true(g_str_has_prefix(g_ptr_array_index(errors, 0), want));
+		}
+	}
 }
 
 static void
@@ -237,6 +287,7 @@ main(int argc, char **argv)
 	pw = write_file("pw", "s3cret\n", 0600);
 	loose = write_file("loose", "s3cret\n", 0644);
 	g_test_add_func("/config/good", test_good);
+	g_test_add_func("/config/smtp-connections", test_smtp_connections);
 	g_test_add_func("/config/errors", test_errors);
 	g_test_add_func("/config/mailboxes", test_mailboxes);
 	g_test_add_func("/config/missing-file", test_missing_file);
