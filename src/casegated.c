@@ -5,10 +5,15 @@
  * session, sharing the (read-only) config and rules:
  *
  *   one worker per mailbox  connect, fetch, ingest each message in its
- *                           own transaction, move what was committed,
- *                           then wait in IDLE (or sleep and poll)
- *   the outbox              deliver what is due over one SMTP connection,
- *                           woken by the workers after each batch
+ *                           own savepoint, groups in one transaction,
+ *                           move what was committed, then wait in IDLE
+ *                           (or sleep and poll); while a batch is
+ *                           ingested (a short-lived thread of its own,
+ *                           the worker's database connection handed
+ *                           over), the worker fetches the next one
+ *   the outbox              deliver what is due over smtp.connections
+ *                           SMTP connections at once (a thread each per
+ *                           round), woken by the workers after each batch
  *   main                    signals (signalfd), reload, systemd status
  *                           and watchdog
  *
@@ -74,6 +79,7 @@ typedef struct {
 	thread_base	 base;
 	const imap_account *acct;
 	imap_conn	*imap;
+	spool		*fetch_sp;	/* the fetch's own handle: the ingest runs meanwhile */
 	gint64		 next_connect;	/* when to try IMAP again */
 	int		 backoff;	/* current reconnect delay */
 	gint64		 next_ingest;	/* after a temporary ingest failure */
@@ -218,6 +224,7 @@ outbox_main(gpointer data)
 	thread_base *t = data;
 	gated *g = t->g;
 	g_autoptr(GError) serr = NULL;
+	g_autoptr(outbox_pool) pool = NULL;
 
 	/*
 	 * Marks that need no fsync: one lost in a power failure only means
@@ -226,13 +233,28 @@ outbox_main(gpointer data)
 	 */
 	if (!store_set_synchronous(t->st, FALSE, &serr))
 		log_warnx("outbox: %s", serr->message);
+	/*
+	 * One outbox thread still sleeps, wakes on a kick and announces its
+	 * deadline; each round it runs the pool's connections in threads
+	 * of their own and joins them (outbox.c says why), so the watchdog,
+	 * the kick pipe and a stop see one thread as before.  A round of
+	 * several connections takes no longer than one of one.
+	 */
+	g_clear_error(&serr);
+	pool = outbox_pool_new(g->cfg, t->st, t->sp, g->cfg->smtp_connections, &serr);
+	if (pool == NULL) {
+		log_warnx("outbox: %s; delivering over one connection", serr->message);
+		pool = outbox_pool_new(g->cfg, t->st, t->sp, 1, NULL);
+	}
+	if (outbox_pool_size(pool) > 1)
+		log_info("outbox: delivering over %d connections", outbox_pool_size(pool));
 	while (!stopping(g)) {
 		g_autoptr(GError) err = NULL;
 		gint64 due, now;
 		int n, secs;
 
 		expect(t, 10 * g->cfg->smtp.timeout + 60);
-		n = outbox_deliver_due(g->cfg, t->st, t->sp, &g->stop, &err);
+		n = outbox_pool_deliver_due(pool, &g->stop, &err);
 		if (n < 0)
 			log_warnx("outbox: %s", err ? err->message : "delivery failed");
 		else if (n > 0)
@@ -488,6 +510,183 @@ process_oversize(worker *w, const GArray *big, guint32 uidvalidity)
 	return (int)done->len;
 }
 
+/*
+ * A fetched batch being ingested in a thread of its own while the
+ * worker fetches the next batch: the ingest and the fetch each take
+ * about half of the time per message and used to wait for each other.
+ * The worker's database connection and spool handle belong to the
+ * ingest until the join; the worker fetches with fetch_sp.
+ */
+typedef struct {
+	worker		*w;
+	GArray		*fetched;	/* imap_fetched */
+	guint32		 uidvalidity;
+	GArray		*done;		/* UIDs committed, to be moved */
+	gboolean	 ok;
+	GThread		*thread;	/* NULL: ran in the worker's thread */
+} ingest_job;
+
+static gpointer
+ingest_job_run(gpointer data)
+{
+	ingest_job *j = data;
+
+	j->ok = ingest_batch(j->w, j->fetched, j->uidvalidity, j->done);
+	return NULL;
+}
+
+static ingest_job *
+ingest_job_start(worker *w, GArray *fetched, guint32 uidvalidity)
+{
+	ingest_job *j = g_new0(ingest_job, 1);
+	g_autoptr(GError) err = NULL;
+
+	j->w = w;
+	j->fetched = fetched;
+	j->uidvalidity = uidvalidity;
+	j->done = g_array_new(FALSE, FALSE, sizeof(guint32));
+	j->thread = g_thread_try_new("ingest", ingest_job_run, j, &err);
+	if (j->thread == NULL) {
+		log_warnx("imap %s: %s; ingesting without overlap", w->acct->name, err->message);
+		ingest_job_run(j);
+	}
+	return j;
+}
+
+/* Wait for the job; TRUE when it ingested the whole batch. */
+static gboolean
+ingest_job_finish(ingest_job *j)
+{
+	if (j->thread != NULL)
+		g_thread_join(j->thread);
+	j->thread = NULL;
+	return j->ok;
+}
+
+static void
+ingest_job_free(ingest_job *j)
+{
+	if (j == NULL)
+		return;
+	ingest_job_finish(j);
+	imap_fetched_array_free(j->fetched);
+	g_array_unref(j->done);
+	g_free(j);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ingest_job, ingest_job_free)
+
+/*
+ * Move what job committed out of the folder and note the position.
+ * FALSE when the connection is gone (then dropped); the UIDs stay and
+ * are fetched again, where their source keys make them duplicates.
+ */
+static gboolean
+move_committed(worker *w, guint32 uidvalidity, const GArray *done, guint32 *last_uid,
+    guint *moved)
+{
+	const imap_account *a = w->acct;
+	g_autoptr(GError) err = NULL;
+	guint32 max;
+
+	if (done->len == 0)
+		return TRUE;
+	if (w->imap == NULL)
+		return FALSE;
+	max = g_array_index(done, guint32, done->len - 1);
+	pipe_write(w->base.g->kick_pipe[1]);
+	if (!imap_move(w->imap, (guint32 *)done->data, done->len, a->processed_folder, &err)) {
+		drop_imap(w, err->message);
+		return FALSE;
+	}
+	*moved += done->len;
+	*last_uid = MAX(max, *last_uid);
+	if (!store_mailbox_set(w->base.st, a->name, a->folder, uidvalidity, *last_uid, &err))
+		log_warnx("imap %s: %s", a->name, err->message);
+	return TRUE;
+}
+
+/*
+ * Fetch the next batch into fetch_sp and make its files durable: the
+ * ingest's own barrier before its COMMIT (spool_sync) knows only the
+ * files of its handle.  Runs beside an ingest job, so it touches
+ * neither the worker's database connection nor its fields: on error
+ * *lost says whether the connection is gone, and the caller acts once
+ * the job is joined.
+ */
+static GArray *
+fetch_batch(worker *w, const GArray *list, guint i, guint n, gboolean *lost, GError **error)
+{
+	g_autofree guint32 *uids = g_new(guint32, n);
+	GArray *fetched;
+	guint j;
+
+	for (j = 0; j < n; j++)
+		uids[j] = g_array_index(list, imap_uid, i + j).uid;
+	*lost = FALSE;
+	if ((fetched = imap_fetch(w->imap, w->fetch_sp, uids, n, error)) == NULL) {
+		*lost = TRUE;
+		return NULL;
+	}
+	if (!spool_sync(w->fetch_sp, error)) {
+		imap_fetched_array_free(fetched);
+		return NULL;
+	}
+	return fetched;
+}
+
+/*
+ * The batches of list, in a pipeline: fetch batch k+1 while batch k is
+ * ingested, then move batch k once its COMMIT returned.  A UID leaves
+ * the folder only after the COMMIT that holds its case, as before.
+ */
+static void
+fetch_ingest_move(worker *w, const GArray *list, guint32 uidvalidity, guint *moved)
+{
+	gated *g = w->base.g;
+	const imap_account *a = w->acct;
+	g_autoptr(ingest_job) job = NULL;
+	guint32 last_uid = 0;
+	guint i;
+
+	for (i = 0; i < list->len && !stopping(g); i += a->fetch_batch) {
+		guint n = MIN((guint)a->fetch_batch, list->len - i);
+		g_autoptr(GError) err = NULL;
+		gboolean ok = TRUE, lost;
+		GArray *fetched;
+
+		expect(&w->base, 4 * a->ep.timeout + 10 * (int)n + 10);
+		fetched = fetch_batch(w, list, i, n, &lost, &err);
+		if (job != NULL)
+			ok = ingest_job_finish(job);
+		/* from here on the worker's connection and fields are ours again */
+		if (fetched == NULL) {
+			if (lost) {
+				drop_imap(w, err->message);
+				return;	/* the job's UIDs stay: fetched again, duplicates */
+			}
+			log_err("imap %s: %s; messages left in %s for a retry", a->name,
+			    err->message, a->folder);
+			w->next_ingest = cg_now() + 30;
+		}
+		if (job != NULL && (!move_committed(w, uidvalidity, job->done, &last_uid,
+		    moved) || !ok)) {
+			if (fetched != NULL)
+				imap_fetched_array_free(fetched);
+			return;
+		}
+		g_clear_pointer(&job, ingest_job_free);
+		if (fetched == NULL)
+			return;
+		job = ingest_job_start(w, fetched, uidvalidity);
+	}
+	if (job != NULL) {
+		expect(&w->base, 4 * a->ep.timeout + 10 * (int)job->fetched->len + 10);
+		ingest_job_finish(job);
+		move_committed(w, uidvalidity, job->done, &last_uid, moved);
+	}
+}
+
 /* One pass over the watched folder: fetch, ingest, move, in batches. */
 static void
 process_mailbox(worker *w)
@@ -497,7 +696,7 @@ process_mailbox(worker *w)
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GArray) list = NULL, big = NULL;
 	guint32 uidvalidity, uidnext, old_validity, last_uid = 0;
-	guint i, j, moved, big_left = 0;
+	guint i, moved, big_left = 0;
 
 	expect(&w->base, 4 * a->ep.timeout + 10);
 	if (!imap_select(w->imap, a->folder, &uidvalidity, &uidnext, &err)) {
@@ -533,44 +732,9 @@ process_mailbox(worker *w)
 			return;
 		big_left = big->len - (guint)n;
 	}
-	for (i = 0; i < list->len && !stopping(g); i += a->fetch_batch) {
-		guint n = MIN((guint)a->fetch_batch, list->len - i);
-		g_autofree guint32 *uids = g_new(guint32, n);
-		g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(guint32));
-		GArray *fetched;
-		gboolean ok;
-
-		for (j = 0; j < n; j++)
-			uids[j] = g_array_index(list, imap_uid, i + j).uid;
-		expect(&w->base, 4 * a->ep.timeout + 10 * (int)n + 10);
-		fetched = imap_fetch(w->imap, w->base.sp, uids, n, &err);
-		if (fetched == NULL) {
-			drop_imap(w, err->message);
-			return;
-		}
-		ok = ingest_batch(w, fetched, uidvalidity, done);
-		imap_fetched_array_free(fetched);
-		if (done->len > 0) {
-			guint32 max = g_array_index(done, guint32, done->len - 1);
-
-			pipe_write(g->kick_pipe[1]);
-			if (!imap_move(w->imap, (guint32 *)done->data, done->len,
-			    a->processed_folder, &err)) {
-				drop_imap(w, err->message);
-				return;
-			}
-			moved += done->len;
-			last_uid = MAX(max, last_uid);
-			if (!store_mailbox_set(w->base.st, a->name, a->folder, uidvalidity,
-			    last_uid, &err)) {
-				log_warnx("imap %s: %s", a->name, err->message);
-				g_clear_error(&err);
-			}
-		}
-		if (!ok)
-			break;
-	}
-	report_status(w, list->len - moved + big_left, NULL);
+	fetch_ingest_move(w, list, uidvalidity, &moved);
+	if (w->imap != NULL)
+		report_status(w, list->len - moved + big_left, NULL);
 }
 
 static void
@@ -612,6 +776,7 @@ worker_main(gpointer data)
 	 * is moved only after that.
 	 */
 	spool_set_batch(w->base.sp, TRUE);
+	spool_set_batch(w->fetch_sp, TRUE);
 	while (!stopping(g)) {
 		if (w->imap == NULL && cg_now() >= w->next_connect)
 			connect_imap(w);
@@ -631,6 +796,7 @@ worker_main(gpointer data)
 static void
 worker_free(worker *w)
 {
+	spool_close(w->fetch_sp);
 	thread_base_close(&w->base);
 	g_free(w);
 }
@@ -651,7 +817,8 @@ threads_start(gated *g, GError **error)
 
 		w->acct = g_ptr_array_index(g->cfg->mailboxes, i);
 		g_ptr_array_add(g->workers, w);
-		if (!thread_base_open(g, &w->base, w->acct->name, error))
+		if (!thread_base_open(g, &w->base, w->acct->name, error) ||
+		    (w->fetch_sp = spool_open(g->cfg->spool, error)) == NULL)
 			return FALSE;
 	}
 	g->outbox.thread = g_thread_new("outbox", outbox_main, &g->outbox);
