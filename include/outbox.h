@@ -91,6 +91,41 @@ int outbox_deliver_due(const config *cfg, store *st, spool *sp, volatile int *st
     GError **error);
 
 /*
+ * outbox_deliver_due for the share of rows with id % shares == share
+ * (0 <= share < shares; shares <= 1 is outbox_deliver_due itself).
+ * Several threads may call it at once, each with its own st, sp and
+ * share: the shares are disjoint, so no row is sent twice.
+ */
+int outbox_deliver_share(const config *cfg, store *st, spool *sp, int share, int shares,
+    volatile int *stop, GError **error);
+
+#define OUTBOX_CONNECTIONS_MAX	8	/* smtp.connections */
+
+/*
+ * Parallel delivery over up to OUTBOX_CONNECTIONS_MAX SMTP connections
+ * (smtp.connections), each with its own database connection (synchronous
+ * NORMAL, as the outbox thread's) and spool handle; connection 1 uses
+ * st and sp, which stay the caller's.  Returns NULL if a database or
+ * spool cannot be opened.  cfg, st and sp must outlive the pool.
+ */
+typedef struct outbox_pool outbox_pool;
+outbox_pool *outbox_pool_new(const config *cfg, store *st, spool *sp, int connections,
+    GError **error);
+/* The number of connections. */
+int outbox_pool_size(const outbox_pool *p);
+/*
+ * One round: each connection delivers the due rows of its share (at
+ * most a batch), in threads of its own; returns when all are done.
+ * Returns the number sent; -1 with error when nothing was sent and a
+ * connection failed (relay unreachable, database unwritable).  A
+ * failure beside mail sent is logged, its rows keep their backoff.
+ */
+int outbox_pool_deliver_due(outbox_pool *p, volatile int *stop, GError **error);
+/* Close the pool's own connections; NULL-safe. */
+void outbox_pool_free(outbox_pool *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(outbox_pool, outbox_pool_free)
+
+/*
  * The composed bytes of outbox row o, from the row or the spool.  Gone
  * from both is CG_ERROR_PERM; a read error CG_ERROR_TEMP.
  */

@@ -673,6 +673,151 @@ test_deliver_unreachable(void)
 	fixture_teardown(&f);
 }
 
+/* ---- parallel delivery: shares and the pool ---- */
+
+/* Queue n acknowledgements, each on a case of its own. */
+static void
+queue_many(fixture *f, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		g_autoptr(store_case) c = NULL;
+		g_autoptr(store_outbox) o = NULL;
+		g_autofree char *subject = g_strdup_printf("Share %d", i);
+		g_autofree char *mid = g_strdup_printf("share.%d@member.example", i);
+		g_autofree char *raw = NULL;
+		mail_msg *orig = make_orig(subject, mid, 0);
+		gsize len;
+
+		make_case(f, subject, NULL, &c);
+		raw = queue(f, c, orig, NULL, &len, &o);
+		free_orig(orig);
+	}
+}
+
+static void
+test_deliver_shares(void)
+{
+	fixture f;
+	g_autoptr(GPtrArray) all = NULL;
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+	    NULL);
+	GError *e = NULL;
+	int k;
+	guint i;
+
+	fixture_setup(&f);
+	queue_many(&f, 7);
+	all = store_outbox_due(f.st, cg_now(), 0, &e);
+	g_assert_no_error(e);
+	g_assert_cmpuint(all->len, ==, 7);
+	/* three shares: disjoint, each row in the share of its id, together all */
+	for (k = 0; k < 3; k++) {
+		g_autoptr(GPtrArray) rows = store_outbox_due_share(f.st, cg_now(), 0, k, 3, &e);
+
+		g_assert_no_error(e);
+		g_assert_nonnull(rows);
+		g_assert_cmpuint(rows->len, >, 0);
+		for (i = 0; i < rows->len; i++) {
+			const store_outbox *o = g_ptr_array_index(rows, i);
+
+			g_assert_cmpint(o->id % 3, ==, k);
+			g_assert_false(g_hash_table_contains(seen, &o->id));
+			g_hash_table_add(seen, g_memdup2(&o->id, sizeof(o->id)));
+		}
+	}
+	g_assert_cmpuint(g_hash_table_size(seen), ==, all->len);
+	for (i = 0; i < all->len; i++)
+		g_assert_true(g_hash_table_contains(seen,
+		    &((store_outbox *)g_ptr_array_index(all, i))->id));
+	/* the limit holds per share; nothing is due in the past */
+	{
+		g_autoptr(GPtrArray) one = store_outbox_due_share(f.st, cg_now(), 1, 0, 2, &e);
+		g_autoptr(GPtrArray) none = store_outbox_due_share(f.st, 1, 0, 1, 2, &e);
+
+		g_assert_no_error(e);
+		g_assert_cmpuint(one->len, ==, 1);
+		g_assert_cmpuint(none->len, ==, 0);
+	}
+	/* hostile arguments are errors, not a modulo by zero */
+	g_assert_null(store_outbox_due_share(f.st, cg_now(), 0, 3, 3, &e));
+	g_assert_error(e, CG_ERROR, CG_ERROR_PERM);
+	g_clear_error(&e);
+	g_assert_null(store_outbox_due_share(f.st, cg_now(), 0, 0, 0, &e));
+	g_assert_nonnull(e);
+	g_clear_error(&e);
+	g_assert_null(store_outbox_due_share(f.st, cg_now(), 0, -1, 2, &e));
+	g_assert_nonnull(e);
+	g_clear_error(&e);
+	fixture_teardown(&f);
+}
+
+static void
+test_pool_unreachable(void)
+{
+	fixture f;
+	g_autoptr(GPtrArray) rows = NULL;
+	g_autofree char *db = NULL, *sp = NULL;
+	GError *e = NULL;
+	gint64 before = cg_now();
+	outbox_pool *p;
+	guint i;
+
+	fixture_setup(&f);
+	db = g_build_filename(f.dir, "cases.db", NULL);
+	sp = g_build_filename(f.dir, "spool", NULL);
+	f.cfg.database = db;
+	f.cfg.spool = sp;
+	queue_many(&f, 5);
+	f.cfg.smtp.host = "127.0.0.1";
+	f.cfg.smtp.port = 1;
+	f.cfg.smtp.tls = TLS_NONE;
+	f.cfg.smtp.timeout = 5;
+
+	/* out-of-range sizes are clamped, not trusted */
+	p = outbox_pool_new(&f.cfg, f.st, f.sp, 0, &e);
+	g_assert_no_error(e);
+	g_assert_cmpint(outbox_pool_size(p), ==, 1);
+	outbox_pool_free(p);
+	p = outbox_pool_new(&f.cfg, f.st, f.sp, 100, &e);
+	g_assert_no_error(e);
+	g_assert_cmpint(outbox_pool_size(p), ==, OUTBOX_CONNECTIONS_MAX);
+	outbox_pool_free(p);
+
+	p = outbox_pool_new(&f.cfg, f.st, f.sp, 3, &e);
+	g_assert_no_error(e);
+	g_assert_cmpint(outbox_pool_size(p), ==, 3);
+	/* every connection fails: -1, and every row waits for its next attempt */
+	g_assert_cmpint(outbox_pool_deliver_due(p, NULL, &e), ==, -1);
+	g_assert_error(e, CG_ERROR, CG_ERROR_TEMP);
+	g_assert_nonnull(strstr(e->message, "127.0.0.1:1"));
+	g_clear_error(&e);
+	rows = store_outbox_list(f.st, 0, &e);
+	g_assert_no_error(e);
+	g_assert_cmpuint(rows->len, ==, 5);
+	for (i = 0; i < rows->len; i++) {
+		const store_outbox *r = g_ptr_array_index(rows, i);
+
+		g_assert_cmpstr(r->state, ==, OUTBOX_QUEUED);
+		g_assert_cmpint(r->attempts, ==, 1);	/* each row tried once, by one share */
+		g_assert_cmpint(r->next_attempt, >=, before + 15);
+	}
+	/* not due any more: the next round connects nowhere */
+	g_assert_cmpint(outbox_pool_deliver_due(p, NULL, &e), ==, 0);
+	g_assert_no_error(e);
+	outbox_pool_free(p);
+
+	/* a database that cannot be opened: no pool, an error */
+	f.cfg.database = "/nonexistent/dir/cases.db";
+	g_assert_null(outbox_pool_new(&f.cfg, f.st, f.sp, 2, &e));
+	g_assert_nonnull(e);
+	g_clear_error(&e);
+	f.cfg.database = NULL;
+	f.cfg.spool = NULL;
+	fixture_teardown(&f);
+}
+
 /* ---- outbox_backoff ---- */
 
 static void
@@ -719,6 +864,8 @@ main(int argc, char **argv)
 	g_test_add_func("/outbox/mail/row-or-spool", test_mail_row_or_spool);
 	g_test_add_func("/outbox/deliver/nothing-due", test_deliver_nothing_due);
 	g_test_add_func("/outbox/deliver/unreachable", test_deliver_unreachable);
+	g_test_add_func("/outbox/deliver/shares", test_deliver_shares);
+	g_test_add_func("/outbox/deliver/pool-unreachable", test_pool_unreachable);
 	g_test_add_func("/outbox/backoff/bounds", test_backoff_bounds);
 	return g_test_run();
 }
