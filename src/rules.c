@@ -872,6 +872,8 @@ rules_load(const char *path, GPtrArray *errors)
 	r->fdefs = g_ptr_array_new_with_free_func((GDestroyNotify)fdef_free);
 	r->rules = g_ptr_array_new_with_free_func((GDestroyNotify)rule_free);
 	r->filter = rules_filter_new();
+	r->header_ids = rules_header_table_new();
+	r->header_names = g_ptr_array_new_with_free_func(g_free);
 	action_clear(&r->dflt);
 	ld.r = r;
 	ld.map = g_array_new(FALSE, FALSE, sizeof(src_pos));
@@ -916,6 +918,8 @@ rules_free(rules *r)
 	action_clear(&r->dflt);
 	rules_scratch_free(r->scratch);
 	rules_filter_free(r->filter);
+	g_hash_table_destroy(r->header_ids);
+	g_ptr_array_free(r->header_names, TRUE);
 	g_ptr_array_free(r->files, TRUE);
 	g_free(r->path);
 	g_free(r);

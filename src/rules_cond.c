@@ -9,11 +9,15 @@
  * become true because a pathological pattern ran out of budget.
  *
  * Speed: the message is prepared once (sender, recipients, attachment
- * names lowercased; subject and body capped and made valid UTF-8), the
- * patterns were compiled and JIT-compiled at load, and the PCRE2 match
- * data, match context and JIT stack live in one scratch slot on the
- * rules object, claimed with an atomic flag.  A second thread that
- * finds it busy allocates its own, so a rules object stays shareable.
+ * names lowercased; subject and body capped, made valid UTF-8 and
+ * scanned by the literal prefilter; headers linked by the names that
+ * conditions test), the patterns were compiled and JIT-compiled at
+ * load, globs are refused on their literal ends before GPatternSpec
+ * runs, and nothing is allocated per rule.  The PCRE2 match data, match
+ * context, JIT stack and the per-message arrays live in one scratch
+ * slot on the rules object, claimed with an atomic flag.  A second
+ * thread that finds it busy allocates its own, so a rules object stays
+ * shareable.
  */
 #include <stdarg.h>
 #include <string.h>
@@ -33,7 +37,9 @@ typedef struct {
 	const mail_msg	*m;
 	rules_scratch	*sc;
 	char		*from;		/* lowercase sender, NULL if none */
+	size_t		 from_len;
 	const char	*domain;	/* into from */
+	size_t		 domain_len;
 	GPtrArray	*rcpts;		/* char *, lowercase */
 	const char	*subject;	/* valid UTF-8, capped (not NUL-terminated there) */
 	size_t		 subject_len;
@@ -42,6 +48,8 @@ typedef struct {
 	char		*owned_subject, *owned_body;	/* repaired copies, or NULL */
 	GPtrArray	*att_names;	/* char *, lowercase */
 	GPtrArray	*att_types;	/* char *, lowercase */
+	const int	*hfirst;	/* header id -> first header of the message, -1 */
+	const int	*hnext;		/* header -> next one with the same id, -1 */
 	gboolean	 explain;
 	GPtrArray	*why;		/* char *: matched leaves of the current rule */
 	GPtrArray	*errs;		/* char *: undecided leaves of the current rule */
@@ -70,6 +78,13 @@ rules_scratch_new(const rules *r)
 		s->subject_bits = g_malloc0(nbytes);
 		s->body_bits = g_malloc0(nbytes);
 	}
+	s->hfirst = g_new(int, MAX(r->header_names->len, 1));
+	s->hnext = g_array_new(FALSE, FALSE, sizeof(int));
+	s->rcpts = g_ptr_array_new_with_free_func(g_free);
+	s->att_names = g_ptr_array_new_with_free_func(g_free);
+	s->att_types = g_ptr_array_new_with_free_func(g_free);
+	s->why = g_ptr_array_new_with_free_func(g_free);
+	s->errs = g_ptr_array_new_with_free_func(g_free);
 	return s;
 }
 
@@ -83,6 +98,13 @@ rules_scratch_free(rules_scratch *s)
 	pcre2_jit_stack_free(s->js);
 	g_free(s->subject_bits);
 	g_free(s->body_bits);
+	g_free(s->hfirst);
+	g_array_free(s->hnext, TRUE);
+	g_ptr_array_free(s->rcpts, TRUE);
+	g_ptr_array_free(s->att_names, TRUE);
+	g_ptr_array_free(s->att_types, TRUE);
+	g_ptr_array_free(s->why, TRUE);
+	g_ptr_array_free(s->errs, TRUE);
 	g_free(s);
 }
 
@@ -162,11 +184,21 @@ text_prepare(const char *s, size_t cap, size_t *len_r, char **owned_r)
 	return out;
 }
 
+/*
+ * s lowercased, as valid UTF-8.  ASCII without "I" lowercases the same
+ * in every locale (a Turkic one turns "I" into U+0131), so that common
+ * case skips g_utf8_strdown's per-character Unicode lookups.
+ */
 static char *
 lower_valid(const char *s)
 {
 	g_autofree char *v = NULL;
+	const unsigned char *p;
 
+	for (p = (const unsigned char *)s; *p != '\0' && *p < 0x80 && *p != 'I'; p++)
+		;
+	if (*p == '\0')
+		return g_ascii_strdown(s, -1);
 	if (g_utf8_validate(s, -1, NULL))
 		return g_utf8_strdown(s, -1);
 	v = g_utf8_make_valid(s, -1);
@@ -201,6 +233,35 @@ add_rcpt_headers(cx *c, const char *name)
 	}
 }
 
+/*
+ * Link the message's headers by the id of their name (only names some
+ * condition tests), in message order, so a header condition visits
+ * just its own headers.
+ */
+static void
+index_headers(cx *c)
+{
+	const GPtrArray *hs = c->m->headers;
+	rules_scratch *sc = c->sc;
+	guint n = hs != NULL ? hs->len : 0, nids = c->r->header_names->len, i;
+
+	c->hfirst = sc->hfirst;
+	for (i = 0; i < nids; i++)
+		sc->hfirst[i] = -1;
+	g_array_set_size(sc->hnext, n);
+	c->hnext = (const int *)(void *)sc->hnext->data;
+	if (nids == 0)
+		return;
+	for (i = n; i-- > 0;) {
+		const mail_header *h = g_ptr_array_index(hs, i);
+		int id = h->name != NULL ? rules_header_id(c->r, h->name) : -1;
+
+		g_array_index(sc->hnext, int, i) = id >= 0 ? sc->hfirst[id] : -1;
+		if (id >= 0)
+			sc->hfirst[id] = (int)i;
+	}
+}
+
 static void
 cx_init(cx *c, const rules *r, const mail_msg *m, const char *recipient, gboolean explain)
 {
@@ -215,12 +276,14 @@ cx_init(cx *c, const rules *r, const mail_msg *m, const char *recipient, gboolea
 		const char *at;
 
 		c->from = lower_valid(m->from_addr);
+		c->from_len = strlen(c->from);
 		at = strrchr(c->from, '@');
 		c->domain = at != NULL ? at + 1 : NULL;
+		c->domain_len = at != NULL ? c->from_len - (size_t)(at + 1 - c->from) : 0;
 	}
 	/* The address the mail reached: the caller knows it; otherwise
 	 * what the MTA recorded, then the visible recipients. */
-	c->rcpts = g_ptr_array_new_with_free_func(g_free);
+	c->rcpts = c->sc->rcpts;
 	if (recipient != NULL)
 		add_rcpt(c, recipient);
 	else {
@@ -237,8 +300,8 @@ cx_init(cx *c, const rules *r, const mail_msg *m, const char *recipient, gboolea
 		rules_filter_scan(r->filter, c->subject, c->subject_len, c->sc->subject_bits);
 		rules_filter_scan(r->filter, c->body, c->body_len, c->sc->body_bits);
 	}
-	c->att_names = g_ptr_array_new_with_free_func(g_free);
-	c->att_types = g_ptr_array_new_with_free_func(g_free);
+	c->att_names = c->sc->att_names;
+	c->att_types = c->sc->att_types;
 	for (i = 0; m->attachments != NULL && i < m->attachments->len; i++) {
 		const mail_attachment *a = g_ptr_array_index(m->attachments, i);
 
@@ -246,24 +309,25 @@ cx_init(cx *c, const rules *r, const mail_msg *m, const char *recipient, gboolea
 		g_ptr_array_add(c->att_types,
 		    lower_valid(a->content_type != NULL ? a->content_type : ""));
 	}
-	c->why = g_ptr_array_new_with_free_func(g_free);
-	c->errs = g_ptr_array_new_with_free_func(g_free);
+	c->why = c->sc->why;
+	c->errs = c->sc->errs;
+	index_headers(c);
 }
 
 static void
 cx_clear(cx *c)
 {
-	scratch_release(c->r, c->sc);
 	g_free(c->from);
-	g_ptr_array_free(c->rcpts, TRUE);
+	g_ptr_array_set_size(c->rcpts, 0);
 	g_free(c->owned_subject);
 	g_free(c->owned_body);
-	g_ptr_array_free(c->att_names, TRUE);
-	g_ptr_array_free(c->att_types, TRUE);
-	g_ptr_array_free(c->why, TRUE);
-	g_ptr_array_free(c->errs, TRUE);
+	g_ptr_array_set_size(c->att_names, 0);
+	g_ptr_array_set_size(c->att_types, 0);
+	g_ptr_array_set_size(c->why, 0);
+	g_ptr_array_set_size(c->errs, 0);
 	if (c->spans != NULL)
 		g_array_free(c->spans, TRUE);
+	scratch_release(c->r, c->sc);
 }
 
 /* ---------------------------------------------------------------- */
@@ -371,25 +435,12 @@ rx_error(int rc, char *buf, size_t len)
 	return buf;
 }
 
-/*
- * 1 match (ovector in c->sc->md), 0 none, -1 undecided (recorded).
- * bits: the needles present in s (NULL: not scanned, always match).
- */
-static int
-rx_match(cx *c, const rules_rx *x, const guint8 *bits, const char *what, const char *s,
-    size_t len)
+/* PCRE2 gave up (rc): log it and record it for the explanation; -1. */
+static G_GNUC_NO_INLINE int
+rx_failed(cx *c, const rules_rx *x, const char *what, int rc)
 {
 	char msg[160];
-	int rc;
 
-	if (bits != NULL && x->needle >= 0 && (bits[x->needle >> 3] & (1u << (x->needle & 7))) == 0)
-		return 0;
-
-	rc = pcre2_match(x->code, (PCRE2_SPTR)s, len, 0, 0, c->sc->md, c->sc->mc);
-	if (rc >= 0)	/* 0: ovector too small, still a match */
-		return 1;
-	if (rc == PCRE2_ERROR_NOMATCH)
-		return 0;
 	rx_error(rc, msg, sizeof(msg));
 	if (c->rule != NULL) {
 		log_warnx("rules: rule \"%s\" (%s:%d): %s ~ /%s/: %s; the rule does not match",
@@ -398,6 +449,26 @@ rx_match(cx *c, const rules_rx *x, const guint8 *bits, const char *what, const c
 	} else
 		log_warnx("rules: %s ~ /%s/: %s", what, x->source, msg);
 	return -1;
+}
+
+/*
+ * 1 match (ovector in c->sc->md), 0 none, -1 undecided (recorded).
+ * bits: the needles present in s (NULL: not scanned, always match).
+ */
+static inline int
+rx_match(cx *c, const rules_rx *x, const guint8 *bits, const char *what, const char *s,
+    size_t len)
+{
+	int rc;
+
+	if (!rules_filter_may_match(x->req, bits))
+		return 0;
+	rc = pcre2_match(x->code, (PCRE2_SPTR)s, len, 0, 0, c->sc->md, c->sc->mc);
+	if (rc >= 0)	/* 0: ovector too small, still a match */
+		return 1;
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	return rx_failed(c, x, what, rc);
 }
 
 static int
@@ -429,21 +500,43 @@ rx_any(cx *c, const cond *k, const guint8 *bits, const char *what, const char *s
 	return res;
 }
 
+/*
+ * Does glob i of k match s (len bytes)?  The literal ends are compared
+ * first: most globs ("*@example.org", "box12@*") fail there, and a glob
+ * without wildcards is decided there.
+ */
+static gboolean
+glob_match(const cond *k, guint i, const char *s, size_t len)
+{
+	const glob_lit *g = &g_array_index(k->lits, glob_lit, i);
+	const char *glob = g_ptr_array_index(k->globs, i);
+
+	/* the first and last bytes inline, before a call to memcmp */
+	if (len < g->pre + g->suf ||
+	    (g->pre > 0 && (s[0] != glob[0] || memcmp(s, glob, g->pre) != 0)) ||
+	    (g->suf > 0 && (s[len - 1] != glob[g->len - 1] ||
+	    memcmp(s + len - g->suf, glob + g->len - g->suf, g->suf) != 0)))
+		return FALSE;
+	if (g->pre == g->len)
+		return len == g->len;
+	return g_pattern_spec_match(g_ptr_array_index(k->specs, i), len, s, NULL);
+}
+
 static int
-glob_any(cx *c, const cond *k, const char *what, const char *s)
+glob_any(cx *c, const cond *k, const char *s, size_t len)
 {
 	guint i;
 
 	if (s == NULL)
 		return 0;
 	for (i = 0; i < k->specs->len; i++)
-		if (g_pattern_spec_match_string(g_ptr_array_index(k->specs, i), s)) {
+		if (glob_match(k, i, s, len)) {
 			if (c->explain) {
 				GString *w = g_string_new(NULL);
 
-				g_string_append_printf(w, "%s ~ \"%s\" matched ", what,
-				    (char *)g_ptr_array_index(k->globs, i));
-				append_excerpt(w, s, strlen(s));
+				g_string_append_printf(w, "%s ~ \"%s\" matched ",
+				    rules_cond_key(k->kind), (char *)g_ptr_array_index(k->globs, i));
+				append_excerpt(w, s, len);
 				why_add(c, w);
 			}
 			return 1;
@@ -456,36 +549,37 @@ glob_list(cx *c, const cond *k, GPtrArray *values)
 {
 	guint i;
 
-	for (i = 0; i < values->len; i++)
-		if (glob_any(c, k, rules_cond_key(k->kind), g_ptr_array_index(values, i)))
+	for (i = 0; i < values->len; i++) {
+		const char *v = g_ptr_array_index(values, i);
+
+		if (glob_any(c, k, v, strlen(v)))
 			return 1;
+	}
 	return 0;
 }
 
-static int
+static G_GNUC_NO_INLINE int
 eval_header(cx *c, const cond *k)
 {
-	g_autofree char *what = g_strdup_printf("header %s", k->header);
 	const GPtrArray *hs = c->m->headers;
-	int res = 0;
-	guint i;
+	int res = 0, i;
 
-	for (i = 0; hs != NULL && i < hs->len; i++) {
+	if (k->header_id < 0)
+		return 0;
+	for (i = c->hfirst[k->header_id]; i >= 0; i = c->hnext[i]) {
 		const mail_header *h = g_ptr_array_index(hs, i);
 		g_autofree char *owned = NULL;
 		const char *v;
 		size_t len;
 		int m;
 
-		if (g_ascii_strcasecmp(h->name, k->header) != 0)
-			continue;
 		if (k->rxs == NULL) {
 			if (c->explain)
-				g_ptr_array_add(c->why, g_strdup_printf("%s present", what));
+				g_ptr_array_add(c->why, g_strdup_printf("%s present", k->what));
 			return 1;
 		}
 		v = text_prepare(h->value, HEADER_CAP, &len, &owned);
-		if ((m = rx_any(c, k, NULL, what, v, len)) == 1)
+		if ((m = rx_any(c, k, NULL, k->what, v, len)) == 1)
 			return 1;
 		if (m < 0)
 			res = -1;
@@ -533,7 +627,8 @@ eval_all(cx *c, const cond *k)
 		int m = eval(c, g_ptr_array_index(k->kids, i));
 
 		if (m == 0) {
-			g_ptr_array_set_size(c->why, mark);
+			if (c->why->len > mark)
+				g_ptr_array_set_size(c->why, mark);
 			return 0;
 		}
 		if (m < 0)
@@ -594,9 +689,9 @@ eval(cx *c, const cond *k)
 	case COND_NOT:
 		return eval_not(c, k);
 	case COND_FROM:
-		return glob_any(c, k, "from", c->from);
+		return glob_any(c, k, c->from, c->from_len);
 	case COND_FROM_DOMAIN:
-		return glob_any(c, k, "from_domain", c->domain);
+		return glob_any(c, k, c->domain, c->domain_len);
 	case COND_RECIPIENT:
 		return glob_list(c, k, c->rcpts);
 	case COND_SUBJECT:

@@ -2,32 +2,36 @@
  * rules_filter.c - a literal prefilter in front of PCRE2, so that 500
  * rules cost one pass over the text instead of 500.
  *
- * At load, each subject, body and field pattern yields a "needle": the
- * longest literal run that every match must contain (rules_needle).
- * All needles go into one Aho-Corasick automaton.  Per message, the
- * subject and the body are scanned once; a pattern whose needle is not
- * in the text cannot match and is not run.  A pattern with no usable
- * needle is always run.
+ * At load, each subject, body and field pattern yields clauses of
+ * needles (rules_needle.c): literals of which every match holds at
+ * least one per clause.  All needles go into one Aho-Corasick
+ * automaton.  Per message, the subject and the body are scanned once; a
+ * pattern with a clause none of whose needles is in the text cannot
+ * match and is not run.  A pattern with no clause is always run.
  *
- * Correctness rests on the extraction being conservative: whenever the
- * pattern syntax is not fully understood (alternation at the top level,
- * \Q...\E, extended mode), there is no needle.  Text and needles are
- * compared with ASCII letters folded to lowercase.  A caseless needle
- * holds no non-ASCII character and no k or s: under Unicode caseless
- * matching those also match U+212A KELVIN SIGN and U+017F LONG S (the
- * only ASCII letters with non-ASCII case partners in PCRE2 10.42,
- * checked by trying every code point).
+ * Text and needles are compared with ASCII letters folded to lowercase.
+ * Caseless, k and s also match U+212A KELVIN SIGN and U+017F LONG S
+ * (the only non-ASCII case partners of ASCII letters in PCRE2 10.42,
+ * checked by trying every code point): both are needles of their own,
+ * and a text holding either marks every caseless needle with a k or s
+ * as present.
  */
 #include <string.h>
 
 #include "rules_impl.h"
 
-#define NEEDLE_MIN	3
 #define FILTER_MAX_CELLS (16 * 1024 * 1024)	/* transition table entries (< 2^31) */
+
+/* The two non-ASCII characters that caseless k and s also match. */
+#define LONG_S		"\xc5\xbf"
+#define KELVIN		"\xe2\x84\xaa"
 
 struct rules_filter {
 	GHashTable	*ids;		/* needle -> id + 1 */
 	GPtrArray	*needles;	/* char *, by id */
+	GByteArray	*ks;		/* by id: a caseless needle holding k or s */
+	GArray		*ks_ids;	/* int: the ids with ks set */
+	int		 special[2];	/* ids of LONG_S and KELVIN, -1 */
 	guint8		 cls[256];	/* byte (folded) -> class */
 	guint		 nclass;
 	gint32		*delta;		/* state * nclass -> state (while building) */
@@ -35,272 +39,9 @@ struct rules_filter {
 	gint32		*out;		/* state -> needle id, -1 */
 	gint32		*dict;		/* state -> next state with output, 0 none */
 	guint		 nstates;
+	size_t		 maxlen;	/* of the longest needle */
 	gboolean	 usable;
 };
-
-/* ---------------------------------------------------------------- */
-/* Needle extraction                                                */
-
-typedef struct {
-	GString		*run;
-	GString		*best;
-	gboolean	 caseless;
-} needle_scan;
-
-static void
-run_end(needle_scan *ns)
-{
-	if (ns->run->len > ns->best->len)
-		g_string_assign(ns->best, ns->run->str);
-	g_string_truncate(ns->run, 0);
-}
-
-/* A quantifier that may repeat zero times: the last character is optional. */
-static void
-run_drop_last(needle_scan *ns)
-{
-	const char *prev;
-
-	if (ns->run->len == 0)
-		return;
-	prev = g_utf8_find_prev_char(ns->run->str, ns->run->str + ns->run->len);
-	g_string_truncate(ns->run, prev != NULL ? (gsize)(prev - ns->run->str) : 0);
-}
-
-/* One literal character (len bytes at p). */
-static void
-run_add(needle_scan *ns, const char *p, size_t len)
-{
-	unsigned char c = (unsigned char)*p;
-
-	if (ns->caseless) {
-		if (len != 1 || c >= 0x80 || c == 'k' || c == 'K' || c == 's' || c == 'S') {
-			run_end(ns);
-			return;
-		}
-		g_string_append_c(ns->run, g_ascii_tolower((char)c));
-		return;
-	}
-	if (len == 1)
-		g_string_append_c(ns->run, g_ascii_tolower((char)c));
-	else
-		g_string_append_len(ns->run, p, len);
-}
-
-/* Does an inline option setting "(?letters)" or "(?letters:" hold opt? */
-static gboolean
-inline_option(const char *p, char opt)
-{
-	const char *q;
-
-	for (q = strstr(p, "(?"); q != NULL; q = strstr(q + 2, "(?")) {
-		const char *r = q + 2;
-
-		while (g_ascii_isalpha(*r) || *r == '-' || *r == '^') {
-			if (*r == opt)
-				return TRUE;
-			r++;
-		}
-	}
-	return FALSE;
-}
-
-/* p[*i] is '['; move past the class.  FALSE if it does not end. */
-static gboolean
-skip_class(const char *p, size_t n, size_t *i)
-{
-	size_t j = *i + 1;
-
-	if (j < n && p[j] == '^')
-		j++;
-	if (j < n && p[j] == ']')
-		j++;
-	while (j < n) {
-		if (p[j] == '\\')
-			j += 2;
-		else if (p[j] == '[' && j + 1 < n && p[j + 1] == ':') {
-			const char *e = strstr(p + j + 2, ":]");
-
-			if (e == NULL)
-				return FALSE;
-			j = (size_t)(e - p) + 2;
-		} else if (p[j] == ']') {
-			*i = j + 1;
-			return TRUE;
-		} else
-			j++;
-	}
-	return FALSE;
-}
-
-/* p[*i] is '('; move past the group, nested groups and all. */
-static gboolean
-skip_group(const char *p, size_t n, size_t *i)
-{
-	size_t j = *i;
-	int depth = 0;
-
-	while (j < n) {
-		if (p[j] == '\\')
-			j += 2;
-		else if (p[j] == '[') {
-			if (!skip_class(p, n, &j))
-				return FALSE;
-		} else {
-			if (p[j] == '(')
-				depth++;
-			else if (p[j] == ')' && --depth == 0) {
-				*i = j + 1;
-				return TRUE;
-			}
-			j++;
-		}
-	}
-	return FALSE;
-}
-
-static void
-skip_to(const char *p, size_t n, size_t *i, char close)
-{
-	while (*i < n && p[*i] != close)
-		(*i)++;
-	if (*i < n)
-		(*i)++;
-}
-
-/* After "\d" (d alphanumeric): skip what belongs to the escape. */
-static void
-skip_escape_args(const char *p, size_t n, size_t *i, char d)
-{
-	size_t k;
-
-	if (*i < n && p[*i] == '{') {
-		skip_to(p, n, i, '}');
-		return;
-	}
-	switch (d) {
-	case 'x':
-		for (k = 0; k < 2 && *i < n && g_ascii_isxdigit(p[*i]); k++)
-			(*i)++;
-		break;
-	case 'c':
-		if (*i < n)
-			(*i)++;
-		break;
-	case 'p':
-	case 'P':
-		if (*i < n)
-			(*i)++;
-		break;
-	case 'g':
-	case 'k':
-		if (*i < n && (p[*i] == '<' || p[*i] == '\''))
-			skip_to(p, n, i, p[*i] == '<' ? '>' : '\'');
-		else
-			while (*i < n && (g_ascii_isdigit(p[*i]) || p[*i] == '-' || p[*i] == '+'))
-				(*i)++;
-		break;
-	default:
-		if (g_ascii_isdigit(d))
-			while (*i < n && g_ascii_isdigit(p[*i]))
-				(*i)++;
-		break;
-	}
-}
-
-/* "{n}", "{n,}", "{n,m}": skip it when it is one (it repeats the last atom). */
-static void
-skip_brace(const char *p, size_t n, size_t *i)
-{
-	size_t j = *i + 1;
-
-	while (j < n && (g_ascii_isdigit(p[j]) || p[j] == ',' || p[j] == ' '))
-		j++;
-	*i = j < n && p[j] == '}' ? j + 1 : *i + 1;
-}
-
-static gboolean
-needle_walk(needle_scan *ns, const char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		char c = p[i];
-
-		switch (c) {
-		case '|':
-		case ')':
-			return FALSE;
-		case '(':
-			run_end(ns);
-			if (!skip_group(p, n, &i))
-				return FALSE;
-			continue;
-		case '[':
-			run_end(ns);
-			if (!skip_class(p, n, &i))
-				return FALSE;
-			continue;
-		case '?':
-		case '*':
-			run_drop_last(ns);
-			run_end(ns);
-			i++;
-			continue;
-		case '{':
-			run_drop_last(ns);
-			run_end(ns);
-			skip_brace(p, n, &i);
-			continue;
-		case '+':
-		case '.':
-		case '^':
-		case '$':
-			run_end(ns);
-			i++;
-			continue;
-		case '\\':
-			if (i + 1 >= n)
-				return FALSE;
-			if (g_ascii_isalnum(p[i + 1])) {
-				run_end(ns);
-				i += 2;
-				skip_escape_args(p, n, &i, p[i - 1]);
-				continue;
-			}
-			i++;
-			break;
-		}
-		{
-			size_t len = MIN((size_t)g_utf8_skip[(guchar)p[i]], n - i);
-
-			run_add(ns, p + i, len);
-			i += len;
-		}
-	}
-	run_end(ns);
-	return TRUE;
-}
-
-char *
-rules_needle(const char *pattern, gboolean nocase)
-{
-	needle_scan ns;
-	gboolean ok;
-	char *out = NULL;
-
-	if (pattern == NULL || strstr(pattern, "\\Q") != NULL || inline_option(pattern, 'x'))
-		return NULL;
-	ns.caseless = nocase || inline_option(pattern, 'i');
-	ns.run = g_string_new(NULL);
-	ns.best = g_string_new(NULL);
-	ok = needle_walk(&ns, pattern, strlen(pattern));
-	if (ok && ns.best->len >= NEEDLE_MIN)
-		out = g_strdup(ns.best->str);
-	g_string_free(ns.run, TRUE);
-	g_string_free(ns.best, TRUE);
-	return out;
-}
 
 /* ---------------------------------------------------------------- */
 /* The automaton                                                    */
@@ -312,6 +53,9 @@ rules_filter_new(void)
 
 	f->ids = g_hash_table_new(g_str_hash, g_str_equal);
 	f->needles = g_ptr_array_new_with_free_func(g_free);
+	f->ks = g_byte_array_new();
+	f->ks_ids = g_array_new(FALSE, FALSE, sizeof(int));
+	f->special[0] = f->special[1] = -1;
 	return f;
 }
 
@@ -322,6 +66,8 @@ rules_filter_free(rules_filter *f)
 		return;
 	g_hash_table_destroy(f->ids);
 	g_ptr_array_free(f->needles, TRUE);
+	g_byte_array_free(f->ks, TRUE);
+	g_array_free(f->ks_ids, TRUE);
 	g_free(f->delta);
 	g_free(f->jump);
 	g_free(f->out);
@@ -329,20 +75,57 @@ rules_filter_free(rules_filter *f)
 	g_free(f);
 }
 
-int
+static int
+needle_id(rules_filter *f, const char *needle, gboolean ks)
+{
+	gpointer p = g_hash_table_lookup(f->ids, needle);
+	int id;
+
+	if (p != NULL)
+		id = GPOINTER_TO_INT(p) - 1;
+	else {
+		guint8 no = 0;
+
+		g_ptr_array_add(f->needles, g_strdup(needle));
+		g_byte_array_append(f->ks, &no, 1);
+		id = (int)f->needles->len - 1;
+		g_hash_table_insert(f->ids, g_ptr_array_index(f->needles, id),
+		    GINT_TO_POINTER(id + 1));
+	}
+	if (ks && !f->ks->data[id]) {
+		f->ks->data[id] = 1;
+		g_array_append_val(f->ks_ids, id);
+	}
+	return id;
+}
+
+int *
 rules_filter_add(rules_filter *f, const char *pattern, gboolean nocase)
 {
-	g_autofree char *needle = rules_needle(pattern, nocase);
-	gpointer id;
+	g_autoptr(GPtrArray) cnf = rules_needles(pattern, nocase);
+	gboolean caseless = rules_pattern_caseless(pattern, nocase);
+	GArray *req;
+	guint i, j;
+	int n;
 
-	if (needle == NULL)
-		return -1;
-	if ((id = g_hash_table_lookup(f->ids, needle)) != NULL)
-		return GPOINTER_TO_INT(id) - 1;
-	g_ptr_array_add(f->needles, g_steal_pointer(&needle));
-	g_hash_table_insert(f->ids, g_ptr_array_index(f->needles, f->needles->len - 1),
-	    GINT_TO_POINTER(f->needles->len));
-	return (int)f->needles->len - 1;
+	if (cnf == NULL)
+		return NULL;
+	req = g_array_new(FALSE, FALSE, sizeof(int));
+	n = (int)cnf->len;
+	g_array_append_val(req, n);
+	for (i = 0; i < cnf->len; i++) {
+		const GPtrArray *cl = g_ptr_array_index(cnf, i);
+
+		n = (int)cl->len;
+		g_array_append_val(req, n);
+		for (j = 0; j < cl->len; j++) {
+			const char *needle = g_ptr_array_index(cl, j);
+
+			n = needle_id(f, needle, caseless && strpbrk(needle, "ks") != NULL);
+			g_array_append_val(req, n);
+		}
+	}
+	return (int *)(void *)g_array_free(req, FALSE);
 }
 
 guint
@@ -452,14 +235,35 @@ build_jump(rules_filter *f)
 void
 rules_filter_build(rules_filter *f)
 {
+	guint i;
+
 	if (f->needles->len == 0)
 		return;
+	/* Found in a text, these make every caseless k or s needle present. */
+	if (f->ks_ids->len > 0) {
+		f->special[0] = needle_id(f, LONG_S, FALSE);
+		f->special[1] = needle_id(f, KELVIN, FALSE);
+	}
 	build_classes(f);
 	if (!build_trie(f))
 		return;		/* too big: every pattern runs */
 	build_links(f);
 	build_jump(f);
+	for (i = 0; i < f->needles->len; i++)
+		f->maxlen = MAX(f->maxlen, strlen(g_ptr_array_index(f->needles, i)));
 	f->usable = TRUE;
+}
+
+static inline void
+set_bit(guint8 *bits, int id)
+{
+	bits[id >> 3] |= (guint8)(1u << (id & 7));
+}
+
+static inline gboolean
+bit_set(const guint8 *bits, int id)
+{
+	return (bits[id >> 3] >> (id & 7)) & 1;
 }
 
 static void
@@ -468,32 +272,76 @@ mark(const rules_filter *f, gint32 s, guint8 *bits)
 	gint32 d;
 
 	if (f->out[s] >= 0)
-		bits[f->out[s] >> 3] |= (guint8)(1u << (f->out[s] & 7));
+		set_bit(bits, f->out[s]);
 	for (d = f->dict[s]; d != 0; d = f->dict[d])
-		bits[f->out[d] >> 3] |= (guint8)(1u << (f->out[d] & 7));
+		set_bit(bits, f->out[d]);
+}
+
+/* One automaton run over p[0..n) from state at; the state it ends in. */
+static inline guint32
+scan_run(const rules_filter *f, const guchar *p, size_t n, guint32 at, guint8 *bits)
+{
+	const guint32 *jump = f->jump;
+	const guint8 *cls = f->cls;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		guint32 e = jump[at + cls[p[i]]];
+
+		at = e >> 1;
+		if (e & 1)
+			mark(f, (gint32)(at / f->nclass), bits);
+	}
+	return at;
 }
 
 /*
- * The hot loop: locals, because stores through bits (a byte pointer)
- * could alias anything and would make the compiler reload every field.
+ * The hot loop.  Each step waits for the table load of the step before,
+ * so the text is scanned as two halves at once: the first half runs on
+ * by the longest needle less one byte, and every occurrence is found by
+ * one of the two runs (the second finds those starting in its half).
+ * Locals, because stores through bits (a byte pointer) could alias
+ * anything and would make the compiler reload every field.
  */
 void
 rules_filter_scan(const rules_filter *f, const char *text, size_t len, guint8 *bits)
 {
-	const guchar *p = (const guchar *)text, *end = p + len;
+	const guchar *p = (const guchar *)text;
 	const guint32 *jump = f->jump;
 	const guint8 *cls = f->cls;
 	const guint32 ncl = f->nclass;
-	guint32 at = 0;
+	size_t half, n1, n2, both, i;
+	guint32 a = 0, b = 0;
 
 	if (!f->usable)
 		return;
 	memset(bits, 0, (f->needles->len + 7) / 8);
-	for (; p < end; p++) {
-		guint32 e = jump[at + cls[*p]];
+	if (len < 4 * f->maxlen + 64)
+		(void)scan_run(f, p, len, 0, bits);
+	else {
+		half = len / 2;
+		n1 = half + f->maxlen - 1;	/* < len: len >= 4 * maxlen */
+		n2 = len - half;
+		both = MIN(n1, n2);
+		for (i = 0; i < both; i++) {
+			guint32 ea = jump[a + cls[p[i]]];
+			guint32 eb = jump[b + cls[p[half + i]]];
 
-		at = e >> 1;
-		if (e & 1)
-			mark(f, (gint32)(at / ncl), bits);
+			a = ea >> 1;
+			b = eb >> 1;
+			if (G_UNLIKELY((ea | eb) & 1)) {
+				if (ea & 1)
+					mark(f, (gint32)(a / ncl), bits);
+				if (eb & 1)
+					mark(f, (gint32)(b / ncl), bits);
+			}
+		}
+		if (n1 > both)
+			(void)scan_run(f, p + both, n1 - both, a, bits);
+		else
+			(void)scan_run(f, p + half + both, n2 - both, b, bits);
 	}
+	if (f->special[0] >= 0 && (bit_set(bits, f->special[0]) || bit_set(bits, f->special[1])))
+		for (i = 0; i < f->ks_ids->len; i++)
+			set_bit(bits, g_array_index(f->ks_ids, int, i));
 }

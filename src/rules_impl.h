@@ -29,7 +29,7 @@ typedef struct {
 	char		*source;	/* the pattern as written */
 	gboolean	 nocase;
 	pcre2_code	*code;
-	int		 needle;	/* prefilter needle id, -1: always run */
+	int		*req;		/* prefilter requirement (rules_filter_add), NULL: always run */
 } rules_rx;
 
 typedef struct rules_filter rules_filter;
@@ -52,13 +52,23 @@ typedef enum {
 } cond_kind;
 
 typedef struct cond cond;
+/* A glob's literal ends: a value that lacks them cannot match. */
+typedef struct {
+	size_t		 len;		/* of the glob */
+	size_t		 pre;		/* bytes before the first wildcard (len: none) */
+	size_t		 suf;		/* bytes after the last wildcard */
+} glob_lit;
+
 struct cond {
 	cond_kind	 kind;
 	GPtrArray	*kids;		/* cond *: ALL, ANY, NOT (one) */
 	GPtrArray	*globs;		/* char *, lowercase, as written */
 	GPtrArray	*specs;		/* GPatternSpec *, parallel to globs */
+	GArray		*lits;		/* glob_lit, parallel to globs */
 	GPtrArray	*rxs;		/* rules_rx * */
 	char		*header;	/* COND_HEADER: the name */
+	char		*what;		/* COND_HEADER: "header NAME", for messages */
+	int		 header_id;	/* COND_HEADER: index into rules->header_names */
 	gboolean	 flag;		/* COND_ATTACHMENT */
 	gint64		 size;		/* COND_SIZE_* */
 	int		 cost;		/* rough evaluation cost, cheap first */
@@ -101,13 +111,19 @@ typedef struct {
 	rules_action	 then;
 } rules_rule;
 
-/* Per-classify matching state: allocated once, reused. */
+/*
+ * Per-classify state: allocated once, reused.  The arrays are emptied
+ * (elements freed) after each message and keep their storage.
+ */
 typedef struct {
 	pcre2_match_data	*md;
 	pcre2_match_context	*mc;
 	pcre2_jit_stack		*js;
 	guint8			*subject_bits;	/* needles present in the subject */
 	guint8			*body_bits;	/* and in the body */
+	int			*hfirst;	/* header id -> first message header, -1 */
+	GArray			*hnext;		/* int: message header -> next of its id, -1 */
+	GPtrArray		*rcpts, *att_names, *att_types, *why, *errs;	/* char * */
 } rules_scratch;
 
 struct rules {
@@ -121,6 +137,8 @@ struct rules {
 	const char	*dflt_file;
 	int		 dflt_line;
 	rules_filter	*filter;	/* literal prefilter for subject/body patterns */
+	GHashTable	*header_ids;	/* header name (ASCII case-insensitive) -> id + 1 */
+	GPtrArray	*header_names;	/* char *, by id: the names header conditions test */
 	rules_scratch	*scratch;	/* claimed with scratch_busy */
 	gint		 scratch_busy;
 };
@@ -175,18 +193,56 @@ void rules_cond_free(cond *c);
 GPtrArray *rules_rx_list(loader *ld, const config_setting_t *group, const char *key,
     const char *ctx, gboolean nocase, gboolean filtered);
 void rules_rx_free(rules_rx *x);
+/* Header names tested by conditions, compared as g_ascii_strcasecmp does. */
+GHashTable *rules_header_table_new(void);
+int rules_header_id(const rules *r, const char *name);	/* -1: none tests it */
 
 /* ---------------------------------------------------------------- */
 /* Classifying */
 
-/* rules_filter.c: needles and the Aho-Corasick automaton over them */
+/*
+ * rules_needle.c: what a pattern requires of a text; rules_filter.c:
+ * the Aho-Corasick automaton over all such literals ("needles").
+ *
+ * rules_needles: clauses (GPtrArray of GPtrArray of char *, needles
+ * ASCII-folded); every text the pattern matches holds at least one
+ * needle of each clause.  NULL: nothing known, always run the pattern.
+ * rules_needle: the same as text for tests ("a|b & c"), NULL: none.
+ *
+ * rules_filter_add: the requirement of a pattern as needle ids
+ * { nclauses, n1, id, ..., n2, id, ... } (g_free), NULL: always run.
+ * rules_filter_may_match: can a text whose needles are bits (from
+ * rules_filter_scan) match a pattern with requirement req?
+ */
+GPtrArray *rules_needles(const char *pattern, gboolean nocase);
 char *rules_needle(const char *pattern, gboolean nocase);
+gboolean rules_pattern_caseless(const char *pattern, gboolean nocase);	/* nocase or (?i) */
 rules_filter *rules_filter_new(void);
 void rules_filter_free(rules_filter *f);
-int rules_filter_add(rules_filter *f, const char *pattern, gboolean nocase);
+int *rules_filter_add(rules_filter *f, const char *pattern, gboolean nocase);
 void rules_filter_build(rules_filter *f);
 guint rules_filter_count(const rules_filter *f);	/* 0 when unusable */
 void rules_filter_scan(const rules_filter *f, const char *text, size_t len, guint8 *bits);
+
+static inline gboolean
+rules_filter_may_match(const int *req, const guint8 *bits)
+{
+	int nc, n, id;
+
+	if (req == NULL || bits == NULL)
+		return TRUE;
+	for (nc = *req++; nc > 0; nc--) {
+		gboolean any = FALSE;
+
+		for (n = *req++; n > 0; n--) {
+			id = *req++;
+			any |= (bits[id >> 3] >> (id & 7)) & 1;
+		}
+		if (!any)
+			return FALSE;
+	}
+	return TRUE;
+}
 
 /* rules_cond.c */
 rules_scratch *rules_scratch_new(const rules *r);

@@ -19,6 +19,7 @@ rules_rx_free(rules_rx *x)
 		return;
 	pcre2_code_free(x->code);
 	g_free(x->source);
+	g_free(x->req);
 	g_free(x);
 }
 
@@ -49,7 +50,7 @@ rx_compile(loader *ld, const config_setting_t *s, const char *ctx, const char *w
 	(void)pcre2_jit_compile(x->code, PCRE2_JIT_COMPLETE);
 	x->source = g_strdup(pattern);
 	x->nocase = nocase;
-	x->needle = filtered ? rules_filter_add(ld->r->filter, pattern, nocase) : -1;
+	x->req = filtered ? rules_filter_add(ld->r->filter, pattern, nocase) : NULL;
 	return x;
 }
 
@@ -86,9 +87,12 @@ rules_cond_free(cond *c)
 		g_ptr_array_free(c->globs, TRUE);
 	if (c->specs != NULL)
 		g_ptr_array_free(c->specs, TRUE);
+	if (c->lits != NULL)
+		g_array_free(c->lits, TRUE);
 	if (c->rxs != NULL)
 		g_ptr_array_free(c->rxs, TRUE);
 	g_free(c->header);
+	g_free(c->what);
 	g_free(c);
 }
 
@@ -138,6 +142,70 @@ rules_cond_key(int kind)
 static cond *cond_group(loader *ld, const config_setting_t *g, gboolean nocase,
     const char *ctx, int depth);
 
+/* ---------------------------------------------------------------- */
+/* Header names: each name a condition tests gets an id, so that a    */
+/* message's headers are sorted by name once, not once per condition. */
+
+static guint
+ascii_case_hash(gconstpointer p)
+{
+	const unsigned char *s = p;
+	guint h = 5381;
+
+	for (; *s != '\0'; s++)
+		h = h * 33 + (guint)g_ascii_tolower(*s);
+	return h;
+}
+
+static gboolean
+ascii_case_equal(gconstpointer a, gconstpointer b)
+{
+	return g_ascii_strcasecmp(a, b) == 0;
+}
+
+GHashTable *
+rules_header_table_new(void)
+{
+	return g_hash_table_new(ascii_case_hash, ascii_case_equal);
+}
+
+int
+rules_header_id(const rules *r, const char *name)
+{
+	return GPOINTER_TO_INT(g_hash_table_lookup(r->header_ids, name)) - 1;
+}
+
+static int
+header_id_add(rules *r, const char *name)
+{
+	int id = rules_header_id(r, name);
+
+	if (id >= 0)
+		return id;
+	g_ptr_array_add(r->header_names, g_strdup(name));
+	g_hash_table_insert(r->header_ids, g_ptr_array_index(r->header_names,
+	    r->header_names->len - 1), GINT_TO_POINTER(r->header_names->len));
+	return (int)r->header_names->len - 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* Globs                                                            */
+
+static glob_lit
+glob_literals(const char *glob)
+{
+	glob_lit g;
+	const char *last = NULL, *p;
+
+	g.len = strlen(glob);
+	g.pre = strcspn(glob, "*?");
+	for (p = glob; *p != '\0'; p++)
+		if (*p == '*' || *p == '?')
+			last = p;
+	g.suf = last != NULL ? g.len - (size_t)(last + 1 - glob) : 0;
+	return g;
+}
+
 static void
 cond_globs(loader *ld, cond *c, const config_setting_t *group, const char *key,
     const char *ctx)
@@ -147,11 +215,14 @@ cond_globs(loader *ld, cond *c, const config_setting_t *group, const char *key,
 
 	c->globs = g_ptr_array_new_with_free_func(g_free);
 	c->specs = g_ptr_array_new_with_free_func((GDestroyNotify)g_pattern_spec_free);
+	c->lits = g_array_new(FALSE, FALSE, sizeof(glob_lit));
 	for (i = 0; pats != NULL && i < pats->len; i++) {
 		char *low = g_utf8_strdown(g_ptr_array_index(pats, i), -1);
+		glob_lit g = glob_literals(low);
 
 		g_ptr_array_add(c->globs, low);
 		g_ptr_array_add(c->specs, g_pattern_spec_new(low));
+		g_array_append_val(c->lits, g);
 	}
 }
 
@@ -199,6 +270,8 @@ cond_header(loader *ld, const config_setting_t *s, gboolean nocase, const char *
 	if (name != NULL && strpbrk(name, ": ") != NULL)
 		rules_serr(ld, s, hctx, "\"%s\": no colon or space in a header name", name);
 	c->header = g_strdup(name);
+	c->what = g_strdup_printf("header %s", name != NULL ? name : "?");
+	c->header_id = name != NULL ? header_id_add(ld->r, name) : -1;
 	if (config_setting_get_member(s, "pattern") != NULL)
 		c->rxs = rules_rx_list(ld, s, "pattern", hctx, nocase, FALSE);
 	return c;
