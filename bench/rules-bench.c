@@ -99,6 +99,13 @@ write_rules(const char *path, int total, int *own_r, GError **error)
 	return g_steal_pointer(&out);
 }
 
+/* g_ptr_array_sort hands over pointers to the elements. */
+static int
+name_cmp(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static GPtrArray *
 parse_all(const char *maildir, guint max)
 {
@@ -113,7 +120,7 @@ parse_all(const char *maildir, guint max)
 		return msgs;
 	while ((name = g_dir_read_name(d)) != NULL)
 		g_ptr_array_add(names, g_strdup(name));
-	g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+	g_ptr_array_sort(names, name_cmp);
 	for (i = 0; i < names->len && msgs->len < max; i++) {
 		g_autofree char *p = g_build_filename(cur, g_ptr_array_index(names, i), NULL);
 		g_autoptr(GError) err = NULL;
