@@ -15,11 +15,13 @@
 #   latency   casegated in IDLE, 200 messages through Postfix one at a
 #             time: 250 -> case committed, 250 -> ack in the mailbox
 #   outbox    5,000 acknowledgements re-queued, casegated delivers them
-#             through Postfix (STARTTLS): messages per second
+#             through Postfix (STARTTLS): messages per second, once per
+#             smtp.connections value (1 and 2)
 # Prints a table and writes bench/results.json.
 #
 # Knobs (environment): BENCH_COUNT (10000), BENCH_BIG_MB (50), BENCH_SEED
 # (8), BENCH_LATENCY (200), BENCH_OUTBOX (5000), BENCH_RULES (500),
+# BENCH_OUTBOX_CONNECTIONS ("1 2": smtp.connections of each outbox run),
 # BENCH_OUT (bench/results.json), CG_KEEP=1 keeps the temp dir.
 #
 # During the ingest runs acknowledgements go to a local smtp-sink, a
@@ -93,6 +95,7 @@ rules_json=$("$TOOLS/rules-bench" "$CG_TOP/rules/default.rules" "$CORPUS" "$COUN
 
 # --- baseline -----------------------------------------------------------
 say "baseline: UID FETCH of every body (user benchg)"
+sync
 base_json=$("$TOOLS/imap-baseline" localhost "$IMAPS_PORT" benchg "$CG_T/pw/benchg" \
     "$CA_PEM" INBOX 50) || die "imap-baseline failed: $base_json"
 base_ms=$(json_get "$base_json" wall_ms)
@@ -174,6 +177,9 @@ ingest_run() {		# label binary user
 	local label=$1 bin=$2 user=$3 dir=$CG_T/$1 t0 t1 n stat utime stime rss
 	conf_write "$CG_T/$label.conf" "$user" "$dir" "$SINK_PORT" none
 	say "ingest ($label): $TOTAL messages, $(basename "$bin")"
+	# no phase pays for another's dirty pages: the daemon's syncfs before
+	# each COMMIT would write out the corpus or the previous run's spool
+	sync
 	t0=$(now_ms)
 	daemon_start "$bin" "$CG_T/$label.conf" "$CG_T/$label.log"
 	while :; do
@@ -215,25 +221,48 @@ lat_json=$("$TOOLS/latency" "$SMTP_PORT" alice@example.test members@example.test
 daemon_stop
 
 # --- outbox ---------------------------------------------------------------
-say "outbox: $OUT_N acknowledgements through Postfix"
+# Once per smtp.connections value in BENCH_OUTBOX_CONNECTIONS ("1 2"),
+# the same acknowledgements re-queued each time, after Postfix has
+# delivered the previous run's mail (its LMTP deliveries would compete
+# for the CPU).  The figure (e) is the daemon's default, 2 connections.
 db=$CG_T/group/casegate.db
-# next_attempt "now", as when queued: a 0 reads as "nothing due" to the
-# outbox thread (store_outbox_next_due), which would then sleep 60 s
-sqlite3 "$db" "UPDATE outbox SET state = 'queued', next_attempt = strftime('%s', 'now'), attempts = 0, sent_at = NULL
-    WHERE id IN (SELECT id FROM outbox WHERE kind = 'ack' ORDER BY id LIMIT $OUT_N)"
 queued() { sqlite3 -readonly "$db" "SELECT count(*) FROM outbox WHERE state = 'queued'" 2>/dev/null; }
-out_q=$(queued)
-conf_write "$CG_T/outbox.conf" benchg "$CG_T/group" "$SMTP_PORT" starttls
-t0=$(now_ms)
-daemon_start "$CG_BUILD/casegated" "$CG_T/outbox.conf" "$CG_T/outbox.log"
-while [ "$(queued)" != 0 ]; do
-	[ $(( $(now_ms) - t0 )) -lt 300000 ] || { say "outbox: not drained in 5 min"; break; }
-	sleep 0.1
+postfix_idle() { [ "$(postqueue -c "$POSTFIX_CONF" -j 2>/dev/null | wc -l)" = 0 ]; }
+OUT_CONNS=${BENCH_OUTBOX_CONNECTIONS:-1 2}
+out_by=
+for conns in $OUT_CONNS; do
+	wait_until 120 postfix_idle || say "outbox: Postfix's queue is not empty"
+	say "outbox: $OUT_N acknowledgements through Postfix, $conns connection(s)"
+	# next_attempt "now", as when queued: a 0 reads as "nothing due" to the
+	# outbox thread (store_outbox_next_due), which would then sleep 60 s
+	sqlite3 "$db" "UPDATE outbox SET state = 'queued', next_attempt = strftime('%s', 'now'), attempts = 0, sent_at = NULL
+	    WHERE id IN (SELECT id FROM outbox WHERE kind = 'ack' ORDER BY id LIMIT $OUT_N)"
+	q_n=$(queued)
+	conf_write "$CG_T/outbox.conf" benchg "$CG_T/group" "$SMTP_PORT" starttls
+	sed -i "s/^\(smtp = {.*\) };\$/\1 connections = $conns; };/" "$CG_T/outbox.conf"
+	grep -q "connections = $conns;" "$CG_T/outbox.conf" || die "outbox: connections not set"
+	t0=$(now_ms)
+	daemon_start "$CG_BUILD/casegated" "$CG_T/outbox.conf" "$CG_T/outbox.log"
+	while [ "$(queued)" != 0 ]; do
+		[ $(( $(now_ms) - t0 )) -lt 300000 ] || { say "outbox: not drained in 5 min"; break; }
+		sleep 0.1
+	done
+	ms=$(( $(now_ms) - t0 ))
+	left=$(queued)
+	daemon_stop
+	n_sent=$((q_n - left))
+	rate_c=$(awk -v n="$n_sent" -v ms="$ms" 'BEGIN { if (ms > 0) printf "%.1f", n * 1000 / ms; else print "null" }')
+	say "outbox: $conns connection(s): $n_sent sent in $ms ms, $rate_c msgs/s"
+	printf -v "OUT_${conns}_q" %s "$q_n"
+	printf -v "OUT_${conns}_sent" %s "$n_sent"
+	printf -v "OUT_${conns}_ms" %s "$ms"
+	printf -v "OUT_${conns}_rate" %s "$rate_c"
+	out_by="$out_by${out_by:+, }\"$conns\": {\"queued\": $q_n, \"sent\": $n_sent, \"wall_ms\": $ms, \"msgs_per_s\": $rate_c}"
+	# the default's figures are (e); without a run of 2, the last run's
+	if [ "$conns" = 2 ] || [ -z "${out_main:-}" ]; then
+		out_q=$q_n out_sent=$n_sent out_ms=$ms out_main=$conns
+	fi
 done
-out_ms=$(( $(now_ms) - t0 ))
-out_left=$(queued)
-daemon_stop
-out_sent=$((out_q - out_left))
 
 # --- report ---------------------------------------------------------------
 total_ms=$(( $(now_ms) - T0 ))
@@ -277,7 +306,11 @@ printf '%-52s %14s %14s\n' "    ratio b'/a" "$ratio_s" ""
 printf '%-52s %14s %14s\n' "    group commit speed-up: wall b'/b, CPU b'/b" "$gc_speedup, $gc_cpu" ""
 printf '%-52s %14s %14s\n' "(d) 250 -> case committed p50/p95/p99 ms" "$lat_c50/$lat_c95/$lat_c99" "p99 <= 1000"
 printf '%-52s %14s %14s\n' "    250 -> ack in mailbox p50/p95/p99 ms" "$lat_a50/$lat_a95/$lat_a99" ""
-printf '%-52s %14s %14s\n' "(e) outbox through Postfix: msgs/s ($out_sent sent)" "$out_rate" ">= 300"
+printf '%-52s %14s %14s\n' "(e) outbox through Postfix: msgs/s ($out_sent sent, $out_main conn.)" "$out_rate" ">= 300"
+for conns in $OUT_CONNS; do
+	v=OUT_${conns}_rate
+	printf '%-52s %14s %14s\n' "    with $conns SMTP connection(s): msgs/s" "${!v}" ""
+done
 printf '%-52s %14s %14s\n' "(f) rules: msgs/s ($RULES_N rules)" "$rules_rate" ">= 20000"
 printf '%-52s %14s %14s\n' "whole bench, s" "$((total_ms / 1000))" "<= 600"
 } | tee "$CG_T/table.txt"
@@ -295,7 +328,8 @@ cat >"$OUT" <<EOF
   "c_ratio_one_txn_over_a": $ratio_s,
   "group_commit_speedup": {"wall": $gc_speedup, "cpu": $gc_cpu},
   "d_latency": ${lat_json:-null},
-  "e_outbox": {"queued": $out_q, "sent": $out_sent, "wall_ms": $out_ms, "msgs_per_s": $out_rate},
+  "e_outbox": {"queued": $out_q, "sent": $out_sent, "wall_ms": $out_ms, "msgs_per_s": $out_rate, "connections": $out_main},
+  "e_outbox_by_connections": {$out_by},
   "f_rules": $rules_json,
   "targets": {"ratio_b_over_a_max": 1.5, "peak_rss_kb_max": 65536, "commit_p99_ms_max": 1000, "outbox_msgs_per_s_min": 300, "rules_msgs_per_s_min": 20000},
   "total_s": $((total_ms / 1000))
