@@ -224,45 +224,54 @@ daemon_stop
 # Once per smtp.connections value in BENCH_OUTBOX_CONNECTIONS ("1 2"),
 # the same acknowledgements re-queued each time, after Postfix has
 # delivered the previous run's mail (its LMTP deliveries would compete
-# for the CPU).  The figure (e) is the daemon's default, 2 connections.
+# for the CPU).  What (b) left queued (the daemon stops once INBOX is
+# empty) goes out first, untimed, so every run sends the same mail.
+# The figure (e) is the daemon's default, 2 connections (its last run).
 db=$CG_T/group/casegate.db
 queued() { sqlite3 -readonly "$db" "SELECT count(*) FROM outbox WHERE state = 'queued'" 2>/dev/null; }
 postfix_idle() { [ "$(postqueue -c "$POSTFIX_CONF" -j 2>/dev/null | wc -l)" = 0 ]; }
-OUT_CONNS=${BENCH_OUTBOX_CONNECTIONS:-1 2}
-out_by=
-for conns in $OUT_CONNS; do
-	wait_until 120 postfix_idle || say "outbox: Postfix's queue is not empty"
-	say "outbox: $OUT_N acknowledgements through Postfix, $conns connection(s)"
-	# next_attempt "now", as when queued: a 0 reads as "nothing due" to the
-	# outbox thread (store_outbox_next_due), which would then sleep 60 s
-	sqlite3 "$db" "UPDATE outbox SET state = 'queued', next_attempt = strftime('%s', 'now'), attempts = 0, sent_at = NULL
-	    WHERE id IN (SELECT id FROM outbox WHERE kind = 'ack' ORDER BY id LIMIT $OUT_N)"
-	q_n=$(queued)
+outbox_drain() {	# connections: start casegated, wait until nothing is queued; sets out_run_ms
+	local t0
 	conf_write "$CG_T/outbox.conf" benchg "$CG_T/group" "$SMTP_PORT" starttls
-	sed -i "s/^\(smtp = {.*\) };\$/\1 connections = $conns; };/" "$CG_T/outbox.conf"
-	grep -q "connections = $conns;" "$CG_T/outbox.conf" || die "outbox: connections not set"
+	sed -i "s/^\(smtp = {.*\) };\$/\1 connections = $1; };/" "$CG_T/outbox.conf"
+	grep -q "connections = $1;" "$CG_T/outbox.conf" || die "outbox: connections not set"
 	t0=$(now_ms)
 	daemon_start "$CG_BUILD/casegated" "$CG_T/outbox.conf" "$CG_T/outbox.log"
 	while [ "$(queued)" != 0 ]; do
 		[ $(( $(now_ms) - t0 )) -lt 300000 ] || { say "outbox: not drained in 5 min"; break; }
 		sleep 0.1
 	done
-	ms=$(( $(now_ms) - t0 ))
-	left=$(queued)
+	out_run_ms=$(( $(now_ms) - t0 ))
 	daemon_stop
+}
+left_over=$(queued)
+if [ "${left_over:-0}" -gt 0 ]; then
+	say "outbox: $left_over mails left queued by (b) go out first (not timed)"
+	outbox_drain 2
+fi
+OUT_CONNS=${BENCH_OUTBOX_CONNECTIONS:-1 2}
+out_runs=() out_rates=()
+for conns in $OUT_CONNS; do
+	wait_until 300 postfix_idle || say "outbox: Postfix's queue is not empty"
+	say "outbox: $OUT_N acknowledgements through Postfix, $conns connection(s)"
+	# next_attempt "now", as when queued: a 0 reads as "nothing due" to the
+	# outbox thread (store_outbox_next_due), which would then sleep 60 s
+	sqlite3 "$db" "UPDATE outbox SET state = 'queued', next_attempt = strftime('%s', 'now'), attempts = 0, sent_at = NULL
+	    WHERE id IN (SELECT id FROM outbox WHERE kind = 'ack' ORDER BY id LIMIT $OUT_N)"
+	q_n=$(queued)
+	outbox_drain "$conns"
+	left=$(queued)
 	n_sent=$((q_n - left))
-	rate_c=$(awk -v n="$n_sent" -v ms="$ms" 'BEGIN { if (ms > 0) printf "%.1f", n * 1000 / ms; else print "null" }')
-	say "outbox: $conns connection(s): $n_sent sent in $ms ms, $rate_c msgs/s"
-	printf -v "OUT_${conns}_q" %s "$q_n"
-	printf -v "OUT_${conns}_sent" %s "$n_sent"
-	printf -v "OUT_${conns}_ms" %s "$ms"
-	printf -v "OUT_${conns}_rate" %s "$rate_c"
-	out_by="$out_by${out_by:+, }\"$conns\": {\"queued\": $q_n, \"sent\": $n_sent, \"wall_ms\": $ms, \"msgs_per_s\": $rate_c}"
-	# the default's figures are (e); without a run of 2, the last run's
-	if [ "$conns" = 2 ] || [ -z "${out_main:-}" ]; then
-		out_q=$q_n out_sent=$n_sent out_ms=$ms out_main=$conns
+	rate_c=$(awk -v n="$n_sent" -v ms="$out_run_ms" 'BEGIN { if (ms > 0) printf "%.1f", n * 1000 / ms; else print "null" }')
+	say "outbox: $conns connection(s): $n_sent sent in $out_run_ms ms, $rate_c msgs/s"
+	out_runs+=("{\"connections\": $conns, \"queued\": $q_n, \"sent\": $n_sent, \"wall_ms\": $out_run_ms, \"msgs_per_s\": $rate_c}")
+	out_rates+=("$conns:$rate_c")
+	# (e) is the last run with the default's 2 connections, else the last run
+	if [ "$conns" = 2 ] || [ "${out_main:-}" != 2 ]; then
+		out_q=$q_n out_sent=$n_sent out_ms=$out_run_ms out_main=$conns
 	fi
 done
+out_runs_json=$(IFS=,; echo "${out_runs[*]}")
 
 # --- report ---------------------------------------------------------------
 total_ms=$(( $(now_ms) - T0 ))
@@ -307,9 +316,8 @@ printf '%-52s %14s %14s\n' "    group commit speed-up: wall b'/b, CPU b'/b" "$gc
 printf '%-52s %14s %14s\n' "(d) 250 -> case committed p50/p95/p99 ms" "$lat_c50/$lat_c95/$lat_c99" "p99 <= 1000"
 printf '%-52s %14s %14s\n' "    250 -> ack in mailbox p50/p95/p99 ms" "$lat_a50/$lat_a95/$lat_a99" ""
 printf '%-52s %14s %14s\n' "(e) outbox through Postfix: msgs/s ($out_sent sent, $out_main conn.)" "$out_rate" ">= 300"
-for conns in $OUT_CONNS; do
-	v=OUT_${conns}_rate
-	printf '%-52s %14s %14s\n' "    with $conns SMTP connection(s): msgs/s" "${!v}" ""
+for r in "${out_rates[@]}"; do
+	printf '%-52s %14s %14s\n' "    run with ${r%%:*} SMTP connection(s): msgs/s" "${r#*:}" ""
 done
 printf '%-52s %14s %14s\n' "(f) rules: msgs/s ($RULES_N rules)" "$rules_rate" ">= 20000"
 printf '%-52s %14s %14s\n' "whole bench, s" "$((total_ms / 1000))" "<= 600"
@@ -329,7 +337,7 @@ cat >"$OUT" <<EOF
   "group_commit_speedup": {"wall": $gc_speedup, "cpu": $gc_cpu},
   "d_latency": ${lat_json:-null},
   "e_outbox": {"queued": $out_q, "sent": $out_sent, "wall_ms": $out_ms, "msgs_per_s": $out_rate, "connections": $out_main},
-  "e_outbox_by_connections": {$out_by},
+  "e_outbox_runs": [$out_runs_json],
   "f_rules": $rules_json,
   "targets": {"ratio_b_over_a_max": 1.5, "peak_rss_kb_max": 65536, "commit_p99_ms_max": 1000, "outbox_msgs_per_s_min": 300, "rules_msgs_per_s_min": 20000},
   "total_s": $((total_ms / 1000))

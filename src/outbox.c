@@ -727,7 +727,8 @@ outbox_backoff(const config *cfg, int attempts)
  * again for as long as the database stays unwritable (0620-signals-
  * deliver.t saw each acknowledgement of a backlog go out 13 times in a
  * minute).  Kept in memory only: a restart forgets it and sends once
- * more, the one duplicate per crash that SMTP cannot avoid.
+ * more, the one duplicate per crash and connection (smtp.connections)
+ * that SMTP cannot avoid.
  */
 static GMutex unrecorded_lock;
 static GHashTable *unrecorded;	/* outbox ids (gint64 *) */
