@@ -2,10 +2,10 @@
  * outbox.h - composing mail about a case (GMime) and delivering what is
  * queued in the outbox (smtp.c), with retry and backoff.
  *
- * Mail is composed when it is queued, inside the same transaction that
- * records the case, and kept in its outbox row (up to 64 KiB) or in the
- * spool (SPOOL_OUT): its Message-ID is known from the start and a retry
- * sends exactly the same bytes.
+ * Mail is queued inside the same transaction that records the case, as
+ * a recipe in its outbox row (recipe.h), and composed when it is sent:
+ * its Message-ID is known from the start, and composition depends only
+ * on the row, so a retry sends exactly the same bytes.
  */
 #ifndef CG_OUTBOX_H
 #define CG_OUTBOX_H
@@ -43,8 +43,7 @@ char *outbox_render_lang(const config *cfg, const char *lang, const char *name,
 gboolean outbox_template_exists(const config *cfg, const char *lang, const char *name);
 
 /*
- * Compose the acknowledgement for a new case and queue it: keeps the
- * mail (row or spool), adds an outgoing messages row and an outbox row
+ * Queue the acknowledgement for a new case: records its recipe, adds an outgoing messages row and an outbox row
  * (call inside a transaction).  Returns the outbox id, 0 on error.
  */
 gint64 outbox_queue_ack(const config *cfg, store *st, spool *sp, const outbox_ack_info *info,
@@ -74,7 +73,7 @@ typedef struct {
 } outbox_mail;
 
 /*
- * Compose m (GMime, 7-bit, CRLF), keep it (row or spool), and queue it:
+ * Queue m (composed at delivery: GMime, 7-bit, CRLF) as a recipe:
  * an outgoing messages row (when m->c is set), an outbox row, an event.
  * Call inside a transaction.  Returns the outbox id, 0 on error.
  */
@@ -91,7 +90,7 @@ int outbox_deliver_due(const config *cfg, store *st, spool *sp, volatile int *st
     GError **error);
 
 /*
- * outbox_deliver_due for the share of rows with id % shares == share
+ * outbox_deliver_due for the share of rows with case_id % shares == share
  * (0 <= share < shares; shares <= 1 is outbox_deliver_due itself).
  * Several threads may call it at once, each with its own st, sp and
  * share: the shares are disjoint, so no row is sent twice.
@@ -126,8 +125,10 @@ void outbox_pool_free(outbox_pool *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(outbox_pool, outbox_pool_free)
 
 /*
- * The composed bytes of outbox row o, from the row or the spool.  Gone
- * from both is CG_ERROR_PERM; a read error CG_ERROR_TEMP.
+ * The bytes of outbox row o: composed from its recipe (the same bytes
+ * every time), or read from the spool for rows queued by older
+ * versions.  A damaged recipe or a file gone from the spool is
+ * CG_ERROR_PERM; a read error CG_ERROR_TEMP.
  */
 GBytes *outbox_composed(store *st, spool *sp, const store_outbox *o, GError **error);
 

@@ -94,8 +94,8 @@ typedef struct {
 	char	*env_from;	/* envelope sender; "" is the null sender <> */
 	char	*rcpt;
 	char	*message_id;	/* of the composed mail, without <> */
-	char	*spool_digest;	/* SPOOL_OUT file holding the composed mail, or NULL */
-	GBytes	*body;		/* or the composed mail itself (store_outbox_add only) */
+	char	*spool_digest;	/* SPOOL_OUT file holding the composed mail (older rows) */
+	GBytes	*recipe;	/* or what to compose it from (recipe.h; store_outbox_add only) */
 	char	*state;		/* OUTBOX_* */
 	int	 attempts;
 	gint64	 next_attempt;
@@ -243,9 +243,11 @@ gint64 store_outbox_add(store *st, const store_outbox *o, GError **error);
 /* Queued rows with next_attempt <= now, oldest first, at most limit. */
 GPtrArray *store_outbox_due(store *st, gint64 now, int limit, GError **error);
 /*
- * The same, only rows with id % shares == share (0 <= share < shares):
- * parallel delivery gives each SMTP connection its own share, so no row
- * is ever in two connections' hands.
+ * The same, only rows with case_id % shares == share (no case: 0;
+ * 0 <= share < shares): parallel delivery gives each SMTP connection
+ * its own share, so no row is ever in two connections' hands, and the
+ * mail of one case (a staff reply, then the resolution notice) leaves
+ * over one connection in the order it was queued.
  */
 GPtrArray *store_outbox_due_share(store *st, gint64 now, int limit, int share, int shares,
     GError **error);
@@ -285,11 +287,8 @@ gboolean store_case_set_team(store *st, gint64 case_id, const char *team, GError
 
 /* One outbox row; NULL if missing (no error set) or on error. */
 store_outbox *store_outbox_get(store *st, gint64 id, GError **error);
-/*
- * The composed mail kept in row id (rows without spool_digest); NULL
- * without error when the row has none.
- */
-GBytes *store_outbox_body(store *st, gint64 id, GError **error);
+/* The recipe kept in row id; NULL without error when the row has none. */
+GBytes *store_outbox_recipe(store *st, gint64 id, GError **error);
 /*
  * A failed row back to queued, due now, attempts reset to 0 (the full
  * retry schedule applies again).  A row that is missing or not failed is

@@ -1,14 +1,18 @@
 /*
  * outbox.c - compose mail about a case and deliver the outbox.
  *
- * Composition happens when the mail is queued, inside the caller's
- * transaction, and the bytes are kept once, so the Message-ID is known
- * from the start and every retry sends exactly the same message.  Mail
- * of up to OUTBOX_INLINE_MAX bytes (acknowledgements, most notifications)
- * is kept in its outbox row; larger mail goes to the spool (SPOOL_OUT).
- * Why: a spool file costs a file creation, a SHA-256 and a rename, a
- * third of the CPU of queueing a small mail, and it must be on disk
- * before the COMMIT that names it; a row is made durable by that COMMIT.
+ * Queueing a mail, inside the caller's transaction, records its recipe
+ * (recipe.h: addresses, subject, text, threading, attachments by
+ * digest) and its Message-ID in the outbox row; the mail is composed
+ * when it is sent.  Why: composing (and, before, spooling) an
+ * acknowledgement and a team notification was a third of the CPU of
+ * ingesting a message, and a notification copied the member's
+ * attachments into the spool once more.  Composition is a pure function
+ * of the recipe and the row: Date: is the row's creation time (UTC),
+ * the MIME boundary comes from the Message-ID, the attachments are
+ * content-addressed, so every retry sends exactly the same bytes.  Rows
+ * queued by older versions name a composed file in the spool
+ * (SPOOL_OUT), which is sent as it is.
  * Delivery reads due rows and hands the bytes to smtp.c, over
  * smtp.connections connections at once, each with its own share of the
  * rows (outbox_pool, below).
@@ -38,13 +42,13 @@
 #include "lang.h"
 #include "log.h"
 #include "outbox.h"
+#include "recipe.h"
 #include "smtp.h"
 #include "thread.h"
 
 #define TEMPLATE_MAX	(64 * 1024)
 #define REFERENCES_MAX	20	/* ids kept in References:, the newest */
 #define DELIVER_BATCH	100
-#define OUTBOX_INLINE_MAX	(64 * 1024)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeDataWrapper, g_object_unref)
 
@@ -461,48 +465,58 @@ set_address(GMimeMessage *msg, GMimeAddressType type, const char *name, const ch
 	g_mime_message_add_mailbox(msg, type, *n != '\0' ? n : NULL, addr);
 }
 
+/* A boundary nobody can guess before the mail exists, the same at every retry. */
+static char *
+boundary_for(const char *message_id)
+{
+	g_autofree char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256,
+	    message_id != NULL ? message_id : "", -1);
+
+	return g_strdup_printf("=-cg-%.32s", sum);
+}
+
 static GMimeMessage *
-mail_compose(const config *cfg, spool *sp, const outbox_mail *m, const char *message_id,
-    const char *subject, GError **error)
+compose(spool *sp, const recipe *r, const char *message_id, gint64 created, GError **error)
 {
 	g_autoptr(GMimeMessage) msg = g_mime_message_new(TRUE);
 	g_autoptr(GMimeTextPart) text = g_mime_text_part_new_with_subtype("plain");
-	g_autoptr(GDateTime) now = g_date_time_new_now_local();
-	g_autofree char *refs = references_header(m->references, m->in_reply_to);
+	g_autoptr(GDateTime) date = g_date_time_new_from_unix_utc(created);
+	g_autofree char *refs = references_header(r->references, r->in_reply_to);
 	guint i;
 
-	set_address(msg, GMIME_ADDRESS_TYPE_FROM, m->from_name != NULL ? m->from_name :
-	    cfg->name, cfg->address);
-	set_address(msg, GMIME_ADDRESS_TYPE_TO, m->to_name, m->to_addr);
-	if (m->reply_to != NULL)
-		set_address(msg, GMIME_ADDRESS_TYPE_REPLY_TO, m->from_name != NULL ?
-		    m->from_name : cfg->name, m->reply_to);
-	g_mime_message_set_subject(msg, subject, NULL);
-	g_mime_message_set_date(msg, now);
+	set_address(msg, GMIME_ADDRESS_TYPE_FROM, r->from_name, r->from_addr);
+	set_address(msg, GMIME_ADDRESS_TYPE_TO, r->to_name, r->to_addr);
+	if (r->reply_to != NULL)
+		set_address(msg, GMIME_ADDRESS_TYPE_REPLY_TO, r->from_name, r->reply_to);
+	g_mime_message_set_subject(msg, r->subject, NULL);
+	if (date != NULL)
+		g_mime_message_set_date(msg, date);
 	g_mime_message_set_message_id(msg, message_id);
-	if (cg_protocol_safe(m->in_reply_to, 250)) {
-		g_autofree char *irt = g_strdup_printf("<%s>", m->in_reply_to);
+	if (cg_protocol_safe(r->in_reply_to, 250)) {
+		g_autofree char *irt = g_strdup_printf("<%s>", r->in_reply_to);
 
 		g_mime_object_set_header((GMimeObject *)msg, "In-Reply-To", irt, NULL);
 	}
 	if (refs != NULL)
 		g_mime_object_set_header((GMimeObject *)msg, "References", refs, NULL);
-	if (m->auto_submitted != NULL) {
-		g_autofree char *as = one_line(m->auto_submitted);
+	if (r->auto_submitted != NULL) {
+		g_autofree char *as = one_line(r->auto_submitted);
 
 		g_mime_object_set_header((GMimeObject *)msg, "Auto-Submitted", as, NULL);
 		g_mime_object_set_header((GMimeObject *)msg, "X-Auto-Response-Suppress", "All",
 		    NULL);
 	}
-	g_mime_text_part_set_text(text, m->text != NULL ? m->text : "");
-	if (m->attachments == NULL || m->attachments->len == 0) {
+	g_mime_text_part_set_text(text, r->text != NULL ? r->text : "");
+	if (r->attachments == NULL || r->attachments->len == 0) {
 		g_mime_message_set_mime_part(msg, (GMimeObject *)text);
 	} else {
 		g_autoptr(GMimeMultipart) mixed = g_mime_multipart_new_with_subtype("mixed");
+		g_autofree char *boundary = boundary_for(message_id);
 
+		g_mime_multipart_set_boundary(mixed, boundary);
 		g_mime_multipart_add(mixed, (GMimeObject *)text);
-		for (i = 0; i < m->attachments->len; i++) {
-			GMimeObject *part = attachment_part(sp, g_ptr_array_index(m->attachments, i),
+		for (i = 0; i < r->attachments->len; i++) {
+			GMimeObject *part = attachment_part(sp, g_ptr_array_index(r->attachments, i),
 			    error);
 
 			if (part == NULL)
@@ -539,7 +553,7 @@ serialise(GMimeMessage *m)
 /* The outgoing messages row (with its attachments), the outbox row, the event. */
 static gint64
 mail_record(const config *cfg, store *st, const outbox_mail *m, const char *message_id,
-    const char *subject, const char *digest, GBytes *body, GError **error)
+    const char *subject, GBytes *recipe_bytes, GError **error)
 {
 	g_autofree char *detail = g_strdup_printf("to <%s>", m->to_addr);
 	g_autofree char *ev = g_strdup_printf("%s-queued", m->kind);
@@ -553,7 +567,6 @@ mail_record(const config *cfg, store *st, const outbox_mail *m, const char *mess
 		msg.direction = "out";
 		msg.role = (char *)(m->role != NULL ? m->role : "gateway");
 		msg.message_id = (char *)message_id;
-		msg.raw_digest = (char *)digest;
 		msg.from_addr = cfg->address;
 		msg.to_addrs = (char *)m->to_addr;
 		msg.subject = (char *)subject;
@@ -575,8 +588,7 @@ mail_record(const config *cfg, store *st, const outbox_mail *m, const char *mess
 	o.env_from = (char *)(m->env_from != NULL ? m->env_from : cfg->address);
 	o.rcpt = (char *)m->to_addr;
 	o.message_id = (char *)message_id;
-	o.spool_digest = (char *)digest;
-	o.body = body;
+	o.recipe = recipe_bytes;
 	o.state = OUTBOX_QUEUED;
 	o.next_attempt = cg_now();
 	if ((id = store_outbox_add(st, &o, error)) == 0)
@@ -614,6 +626,26 @@ mail_valid(const config *cfg, const outbox_mail *m, GError **error)
 	return TRUE;
 }
 
+/* Every attachment is in the spool: better refused now than failed at delivery. */
+static gboolean
+attachments_present(spool *sp, const GPtrArray *atts, GError **error)
+{
+	guint i;
+
+	for (i = 0; atts != NULL && i < atts->len; i++) {
+		const store_attachment *a = atts->pdata[i];
+		g_autofree char *path = spool_path(sp, SPOOL_ATT, a->digest);
+
+		if (path == NULL || !g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+			g_set_error(error, CG_ERROR, CG_ERROR_PERM, "attachment \"%s\" (%s) is "
+			    "missing from the spool", a->name != NULL ? a->name : "",
+			    a->digest != NULL ? a->digest : "no digest");
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
 /* Does hay contain needle, ASCII letters compared without regard to case? */
 static const char *
 strcasestr_ascii(const char *hay, const char *needle)
@@ -630,10 +662,10 @@ gint64
 outbox_queue_mail(const config *cfg, store *st, spool *sp, const outbox_mail *m,
     GError **error)
 {
-	g_autoptr(GMimeMessage) msg = NULL;
-	g_autoptr(GByteArray) bytes = NULL;
 	g_autofree char *public_id = NULL, *message_id = NULL, *raw_subject = NULL;
-	g_autofree char *subject = NULL, *digest = NULL;
+	g_autofree char *subject = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	recipe r = { 0 };
 
 	if (!mail_valid(cfg, m, error))
 		return 0;
@@ -649,17 +681,22 @@ outbox_queue_mail(const config *cfg, store *st, spool *sp, const outbox_mail *m,
 		raw_subject = thread_subject(cfg, m->c != NULL ? m->c->subject : NULL, public_id,
 		    TRUE);
 	subject = one_line(raw_subject);
-	if ((msg = mail_compose(cfg, sp, m, message_id, subject, error)) == NULL)
+	/* everything taken from cfg now: a reload before delivery changes nothing */
+	r.from_name = (char *)(m->from_name != NULL ? m->from_name : cfg->name);
+	r.from_addr = cfg->address;
+	r.to_name = (char *)m->to_name;
+	r.to_addr = (char *)m->to_addr;
+	r.subject = subject;
+	r.text = (char *)(m->text != NULL ? m->text : "");
+	r.in_reply_to = (char *)m->in_reply_to;
+	r.reply_to = (char *)m->reply_to;
+	r.auto_submitted = (char *)m->auto_submitted;
+	r.references = m->references;
+	r.attachments = m->attachments;
+	if (!attachments_present(sp, m->attachments, error))
 		return 0;
-	bytes = serialise(msg);
-	if (bytes->len <= OUTBOX_INLINE_MAX) {
-		g_autoptr(GBytes) body = g_byte_array_free_to_bytes(g_steal_pointer(&bytes));
-
-		return mail_record(cfg, st, m, message_id, subject, NULL, body, error);
-	}
-	if ((digest = spool_put(sp, SPOOL_OUT, bytes->data, bytes->len, error)) == NULL)
-		return 0;
-	return mail_record(cfg, st, m, message_id, subject, digest, NULL, error);
+	bytes = recipe_encode(&r);
+	return mail_record(cfg, st, m, message_id, subject, bytes, error);
 }
 
 gint64
@@ -811,26 +848,40 @@ retry_or_fail(const config *cfg, store *st, const store_outbox *o, const GError 
 	record(st, o, OUTBOX_QUEUED, cg_now() + outbox_backoff(cfg, o->attempts), e->message);
 }
 
-GBytes *
-outbox_composed(store *st, spool *sp, const store_outbox *o, GError **error)
+/* Compose row o from its recipe. */
+static GBytes *
+compose_row(store *st, spool *sp, const store_outbox *o, GError **error)
 {
-	g_autofree char *path = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(recipe) r = NULL;
+	g_autoptr(GMimeMessage) msg = NULL;
 	GError *e = NULL;
-	GBytes *body;
-	char *data;
-	gsize len;
 
-	if (o->spool_digest == NULL) {
-		if ((body = store_outbox_body(st, o->id, &e)) != NULL)
-			return body;
+	if ((bytes = store_outbox_recipe(st, o->id, &e)) == NULL) {
 		if (e != NULL) {
 			g_propagate_error(error, e);
 			return NULL;
 		}
 		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "outbox %" G_GINT64_FORMAT
-		    ": the composed message is neither in its row nor in the spool", o->id);
+		    ": neither a recipe nor a composed message; nothing to send", o->id);
 		return NULL;
 	}
+	if ((r = recipe_decode(bytes, error)) == NULL ||
+	    (msg = compose(sp, r, o->message_id, o->created, error)) == NULL)
+		return NULL;
+	return g_byte_array_free_to_bytes(serialise(msg));
+}
+
+GBytes *
+outbox_composed(store *st, spool *sp, const store_outbox *o, GError **error)
+{
+	g_autofree char *path = NULL;
+	GError *e = NULL;
+	char *data;
+	gsize len;
+
+	if (o->spool_digest == NULL)
+		return compose_row(st, sp, o, error);
 	path = spool_path(sp, SPOOL_OUT, o->spool_digest);
 	if (path == NULL || !g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
 		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "composed message %s/%s is missing "
@@ -1021,7 +1072,8 @@ outbox_deliver_share(const config *cfg, store *st, spool *sp, int share, int sha
  * deadline per round, as before); each round it runs one thread per
  * further connection and delivers share 0 itself, then joins them all,
  * so a reload or a stop never finds a delivery thread running, and two
- * rounds never overlap.  The shares are disjoint (id % n) and fixed for
+ * rounds never overlap.  The shares are disjoint (case_id % n: one case's
+ * mail keeps its order) and fixed for
  * the pool's life, so a row is only ever in one connection's hands; a
  * row "sent but not recorded" (unrecorded) is checked by whichever
  * share holds it, under unrecorded_lock.  A thread per round costs some

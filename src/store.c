@@ -270,14 +270,12 @@ static const char migration_fts_deferred[] =
 	"END;";
 
 /*
- * Composed mail of up to OUTBOX_INLINE_MAX bytes (acknowledgements,
- * most notifications) is kept in its outbox row instead of a spool file:
- * the spool's file creation, hashing and rename were a third of the
- * CPU of queueing one, and the row's COMMIT makes the bytes durable.
- * spool_digest is NULL on such rows.
+ * A queued mail is kept as its recipe (recipe.h): what outbox.c
+ * composes it from when it sends.  spool_digest stays for rows queued
+ * before, whose composed bytes are in the spool.
  */
-static const char migration_outbox_body[] =
-	"ALTER TABLE outbox ADD COLUMN body BLOB;";
+static const char migration_outbox_recipe[] =
+	"ALTER TABLE outbox ADD COLUMN recipe BLOB;";
 
 /* Step i brings the schema from version i to i + 1.  Append only. */
 static const char *const migrations[] = {
@@ -288,7 +286,7 @@ static const char *const migrations[] = {
 	migration_visible,
 	migration_members,
 	migration_fts_deferred,
-	migration_outbox_body,
+	migration_outbox_recipe,
 };
 #define STORE_VERSION	((int)G_N_ELEMENTS(migrations))
 
@@ -401,7 +399,7 @@ static const char *const query_sql[Q_COUNT] = {
 	[Q_CASE_FIELDS] = "SELECT name, value FROM case_fields WHERE case_id = ?1 ORDER BY name",
 	[Q_OUTBOX_INSERT] =
 	    "INSERT INTO outbox (case_id, kind, env_from, rcpt, message_id, spool_digest,"
-	    " state, next_attempt, created, body)"
+	    " state, next_attempt, created, recipe)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9)",
 	[Q_OUTBOX_DUE] =
 	    "SELECT " OUTBOX_COLS " FROM outbox WHERE state = 'queued' AND next_attempt <= ?1"
@@ -421,7 +419,7 @@ static const char *const query_sql[Q_COUNT] = {
 	    " WHERE id = ?1",
 	[Q_OUTBOX_DUE_SHARE] =
 	    "SELECT " OUTBOX_COLS " FROM outbox WHERE state = 'queued' AND next_attempt <= ?1"
-	    " AND id % ?3 = ?4 ORDER BY next_attempt, id LIMIT ?2",
+	    " AND coalesce(case_id, 0) % ?3 = ?4 ORDER BY next_attempt, id LIMIT ?2",
 	[Q_MBOX_GET] =
 	    "SELECT uidvalidity, last_uid FROM mailbox_state WHERE account = ?1 AND folder = ?2",
 	[Q_MBOX_SET] =
@@ -1705,10 +1703,6 @@ store_outbox_add(store *st, const store_outbox *o, GError **error)
 		arg_error(st, error, "queue mail: no %s", present(o->kind) ? "recipient" : "kind");
 		return 0;
 	}
-	if (o->body != NULL && g_bytes_get_size(o->body) == 0) {
-		arg_error(st, error, "queue mail: empty message");
-		return 0;
-	}
 	if ((s = query(st, Q_OUTBOX_INSERT, error)) == NULL)
 		return 0;
 	bind_case(s, 1, o->case_id, &rc);
@@ -1719,9 +1713,9 @@ store_outbox_add(store *st, const store_outbox *o, GError **error)
 	bind_text(s, 6, o->spool_digest, &rc);
 	bind_int64(s, 7, o->next_attempt != 0 ? o->next_attempt : now, &rc);
 	bind_int64(s, 8, now, &rc);
-	if (rc == SQLITE_OK && o->body != NULL)
-		rc = sqlite3_bind_blob64(s, 9, g_bytes_get_data(o->body, NULL),
-		    g_bytes_get_size(o->body), SQLITE_STATIC);
+	if (rc == SQLITE_OK && o->recipe != NULL)
+		rc = sqlite3_bind_blob64(s, 9, g_bytes_get_data(o->recipe, NULL),
+		    g_bytes_get_size(o->recipe), SQLITE_STATIC);
 	if (!run(st, s, rc, error, "queue mail"))
 		return 0;
 	return sqlite3_last_insert_rowid(st->db);
@@ -1951,12 +1945,12 @@ store_outbox_get(store *st, gint64 id, GError **error)
 }
 
 GBytes *
-store_outbox_body(store *st, gint64 id, GError **error)
+store_outbox_recipe(store *st, gint64 id, GError **error)
 {
 	g_autoptr(stmt_ref) s = NULL;
 	int rc = SQLITE_OK;
 
-	s = query_dynamic(st, "SELECT body FROM outbox WHERE id = ?1 AND body IS NOT NULL",
+	s = query_dynamic(st, "SELECT recipe FROM outbox WHERE id = ?1 AND recipe IS NOT NULL",
 	    error);
 	if (s == NULL)
 		return NULL;
@@ -2200,8 +2194,8 @@ store_outbox_free(store_outbox *o)
 	g_free(o->spool_digest);
 	g_free(o->state);
 	g_free(o->last_error);
-	if (o->body != NULL)
-		g_bytes_unref(o->body);
+	if (o->recipe != NULL)
+		g_bytes_unref(o->recipe);
 	g_free(o);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 
 #include "cg.h"
 #include "config.h"
@@ -253,7 +254,7 @@ queue(fixture *f, const store_case *c, const mail_msg *orig, GPtrArray *missing,
 	g_assert_cmpuint(rows->len, ==, 1);
 	*o_r = g_ptr_array_steal_index(rows, 0);
 	g_assert_cmpint((*o_r)->id, ==, id);
-	/* an acknowledgement is small: kept in its row, not in the spool */
+	/* a recipe in the row, composed here as at delivery */
 	g_assert_null((*o_r)->spool_digest);
 	bytes = outbox_composed(f->st, f->sp, *o_r, &e);
 	g_assert_no_error(e);
@@ -536,7 +537,7 @@ test_ack_bad_member(void)
 	fixture_teardown(&f);
 }
 
-/* ---- where the composed bytes are kept ---- */
+/* ---- recipes: composed at delivery, the same bytes every time ---- */
 
 static store_outbox *
 queue_notify(fixture *f, const store_case *c, GPtrArray *atts)
@@ -556,24 +557,55 @@ queue_notify(fixture *f, const store_case *c, GPtrArray *atts)
 	return store_outbox_get(f->st, id, &e);
 }
 
+static gboolean
+bytes_contain(GBytes *b, const char *needle)
+{
+	return g_strstr_len(g_bytes_get_data(b, NULL), g_bytes_get_size(b), needle) != NULL;
+}
+
+/* Files under the spool's kind directory (SPOOL_OUT: nothing is composed there now). */
+static guint
+spool_files(fixture *f, const char *kind)
+{
+	g_autofree char *dir = g_build_filename(f->dir, "spool", kind, NULL);
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+	guint n = 0;
+
+	while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+		g_autofree char *sub = g_build_filename(dir, name, NULL);
+		g_autoptr(GDir) d2 = g_dir_open(sub, 0, NULL);
+
+		while (d2 != NULL && g_dir_read_name(d2) != NULL)
+			n++;
+		if (d2 == NULL)
+			n++;
+	}
+	return n;
+}
+
 /*
- * Mail up to 64 KiB is kept in its outbox row, larger mail in the spool;
- * outbox_composed returns the same bytes either way, and a spool file
- * that is gone is a permanent error (the row fails, nothing is sent).
+ * Queueing records a recipe and composes nothing; delivery composes it,
+ * the same bytes every time (Date: from the row, the boundary from the
+ * Message-ID), even after the gateway's name changed.  An attachment
+ * gone from the spool and a damaged recipe are permanent errors.
  */
 static void
-test_mail_row_or_spool(void)
+test_mail_recipe(void)
 {
 	fixture f;
 	g_autoptr(store_case) c = NULL;
 	g_autoptr(store_outbox) small = NULL, big = NULL;
-	g_autoptr(GBytes) b1 = NULL, b2 = NULL, gone = NULL;
+	g_autoptr(GBytes) b1 = NULL, b2 = NULL, b3 = NULL, gone = NULL, bad = NULL;
 	g_autoptr(GPtrArray) atts = g_ptr_array_new();
+	g_autoptr(GMimeMessage) m = NULL;
+	g_autoptr(GDateTime) date = NULL;
 	g_autofree char *data = g_malloc(100 * 1024), *digest = NULL, *path = NULL;
-	g_autofree char *file = NULL;
+	g_autofree char *dbpath = NULL, *sql = NULL;
 	store_attachment a = { 0 };
 	GError *e = NULL;
-	gsize len, i;
+	sqlite3 *db;
+	gsize i;
 
 	fixture_setup(&f);
 	make_case(&f, "Statement", "Alice Example", &c);
@@ -588,29 +620,49 @@ test_mail_row_or_spool(void)
 	g_ptr_array_add(atts, &a);
 
 	small = queue_notify(&f, c, NULL);
+	big = queue_notify(&f, c, atts);
 	g_assert_null(small->spool_digest);
+	g_assert_null(big->spool_digest);
+	g_assert_cmpuint(spool_files(&f, SPOOL_OUT), ==, 0);
+
 	b1 = outbox_composed(f.st, f.sp, small, &e);
 	g_assert_no_error(e);
-	g_assert_cmpuint(g_bytes_get_size(b1), <, 64 * 1024);
-	g_assert_nonnull(g_strstr_len(g_bytes_get_data(b1, NULL), g_bytes_get_size(b1),
-	    "New case."));
-
-	big = queue_notify(&f, c, atts);
-	g_assert_nonnull(big->spool_digest);
-	path = spool_path(f.sp, SPOOL_OUT, big->spool_digest);
-	g_assert_true(g_file_get_contents(path, &file, &len, &e));
+	g_assert_true(bytes_contain(b1, "New case."));
 	b2 = outbox_composed(f.st, f.sp, big, &e);
 	g_assert_no_error(e);
-	g_assert_cmpuint(g_bytes_get_size(b2), ==, len);
-	g_assert_cmpint(memcmp(g_bytes_get_data(b2, NULL), file, len), ==, 0);
-	g_assert_null(store_outbox_body(f.st, big->id, &e));
+	g_assert_cmpuint(g_bytes_get_size(b2), >, 100 * 1024 * 4 / 3);
+	g_assert_true(bytes_contain(b2, "statement.pdf"));
+	/* a reload with another gateway name changes nothing queued */
+	f.cfg.name = "Somebody Else";
+	b3 = outbox_composed(f.st, f.sp, big, &e);
 	g_assert_no_error(e);
+	g_assert_true(g_bytes_equal(b2, b3));
+	g_assert_false(bytes_contain(b3, "Somebody Else"));
+	m = parse(g_bytes_get_data(b3, NULL), g_bytes_get_size(b3));
+	date = g_mime_message_get_date(m);
+	g_assert_nonnull(date);
+	date = g_date_time_ref(date);
+	g_assert_cmpint(g_date_time_to_unix(date), ==, big->created);
+	g_assert_cmpstr(g_mime_message_get_message_id(m), ==, big->message_id);
 
+	path = spool_path(f.sp, SPOOL_ATT, digest);
 	g_assert_cmpint(g_unlink(path), ==, 0);
 	gone = outbox_composed(f.st, f.sp, big, &e);
 	g_assert_null(gone);
 	g_assert_error(e, CG_ERROR, CG_ERROR_PERM);
 	g_assert_nonnull(strstr(e->message, "missing from the spool"));
+	g_clear_error(&e);
+
+	/* a damaged row: an error, not a crash */
+	dbpath = g_build_filename(f.dir, "cases.db", NULL);
+	g_assert_cmpint(sqlite3_open(dbpath, &db), ==, SQLITE_OK);
+	sql = g_strdup_printf("UPDATE outbox SET recipe = x'0102030405' WHERE id = %"
+	    G_GINT64_FORMAT, small->id);
+	g_assert_cmpint(sqlite3_exec(db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+	sqlite3_close(db);
+	bad = outbox_composed(f.st, f.sp, small, &e);
+	g_assert_null(bad);
+	g_assert_error(e, CG_ERROR, CG_ERROR_PERM);
 	g_clear_error(&e);
 	fixture_teardown(&f);
 }
@@ -712,7 +764,7 @@ test_deliver_shares(void)
 	all = store_outbox_due(f.st, cg_now(), 0, &e);
 	g_assert_no_error(e);
 	g_assert_cmpuint(all->len, ==, 7);
-	/* three shares: disjoint, each row in the share of its id, together all */
+	/* three shares: disjoint, each row in the share of its case, together all */
 	for (k = 0; k < 3; k++) {
 		g_autoptr(GPtrArray) rows = store_outbox_due_share(f.st, cg_now(), 0, k, 3, &e);
 
@@ -722,7 +774,7 @@ test_deliver_shares(void)
 		for (i = 0; i < rows->len; i++) {
 			const store_outbox *o = g_ptr_array_index(rows, i);
 
-			g_assert_cmpint(o->id % 3, ==, k);
+			g_assert_cmpint(o->case_id % 3, ==, k);
 			g_assert_false(g_hash_table_contains(seen, &o->id));
 			g_hash_table_add(seen, g_memdup2(&o->id, sizeof(o->id)));
 		}
@@ -861,7 +913,7 @@ main(int argc, char **argv)
 	g_test_add_func("/outbox/ack/no-message-id", test_ack_no_message_id);
 	g_test_add_func("/outbox/ack/utf8", test_ack_utf8);
 	g_test_add_func("/outbox/ack/bad-member", test_ack_bad_member);
-	g_test_add_func("/outbox/mail/row-or-spool", test_mail_row_or_spool);
+	g_test_add_func("/outbox/mail/recipe", test_mail_recipe);
 	g_test_add_func("/outbox/deliver/nothing-due", test_deliver_nothing_due);
 	g_test_add_func("/outbox/deliver/unreachable", test_deliver_unreachable);
 	g_test_add_func("/outbox/deliver/shares", test_deliver_shares);

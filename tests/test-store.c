@@ -980,7 +980,7 @@ test_search_migrate_6(fixture *fx, gconstpointer data)
 	    "  VALUES ('delete', old.id, old.subject, old.text); END;"
 	    " CREATE TRIGGER messages_fts_au AFTER UPDATE OF subject, text ON messages BEGIN"
 	    "  SELECT 1; END;"
-	    " ALTER TABLE outbox DROP COLUMN body;"
+	    " ALTER TABLE outbox DROP COLUMN recipe;"
 	    " PRAGMA user_version = 6;");
 	raw_exec(db, "INSERT INTO messages (case_id, direction, role, subject, text, created)"
 	    " VALUES (1, 'in', 'member', 'zeta question', 'x', 1),"
