@@ -463,6 +463,22 @@ parse_class(rx_parse *ps)
 	return info_new(set);
 }
 
+/*
+ * A group reference by name or number after \g or \k: "{...}", "<...>"
+ * or "'...'"; ps->i is on the opening character.  It matches what the
+ * group matched, which says nothing about required literals.
+ */
+static rx_info *
+skip_group_name(rx_parse *ps)
+{
+	char open = ps->p[ps->i];
+	char close = open == '{' ? '}' : open == '<' ? '>' : '\'';
+
+	if (open == '\'')
+		ps->i++;
+	return skip_to(ps, close) ? info_any() : parse_fail(ps);
+}
+
 /* "\d", "\.", "\x{41}", ...: what it matches; fails on the unknown. */
 static rx_info *
 parse_escape(rx_parse *ps)
@@ -512,14 +528,8 @@ parse_escape(rx_parse *ps)
 		ps->i++;
 		return info_any();
 	case 'g':
-		if (ps->i < ps->n && ps->p[ps->i] == '{')
-			return skip_to(ps, '}') ? info_any() : parse_fail(ps);
-		if (ps->i < ps->n && ps->p[ps->i] == '<')
-			return skip_to(ps, '>') ? info_any() : parse_fail(ps);
-		if (ps->i < ps->n && ps->p[ps->i] == '\'') {
-			ps->i++;
-			return skip_to(ps, '\'') ? info_any() : parse_fail(ps);
-		}
+		if (ps->i < ps->n && strchr("{<'", ps->p[ps->i]) != NULL)
+			return skip_group_name(ps);
 		if (ps->i < ps->n && (ps->p[ps->i] == '+' || ps->p[ps->i] == '-'))
 			ps->i++;
 		if (ps->i >= ps->n || !g_ascii_isdigit(ps->p[ps->i]))
@@ -528,14 +538,8 @@ parse_escape(rx_parse *ps)
 			ps->i++;
 		return info_any();
 	case 'k':
-		if (ps->i < ps->n && ps->p[ps->i] == '{')
-			return skip_to(ps, '}') ? info_any() : parse_fail(ps);
-		if (ps->i < ps->n && ps->p[ps->i] == '<')
-			return skip_to(ps, '>') ? info_any() : parse_fail(ps);
-		if (ps->i < ps->n && ps->p[ps->i] == '\'') {
-			ps->i++;
-			return skip_to(ps, '\'') ? info_any() : parse_fail(ps);
-		}
+		if (ps->i < ps->n && strchr("{<'", ps->p[ps->i]) != NULL)
+			return skip_group_name(ps);
 		return parse_fail(ps);
 	default:
 		if (g_ascii_isdigit(d)) {
