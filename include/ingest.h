@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include "config.h"
+#include "mail.h"
 #include "rules.h"
 #include "spool.h"
 #include "store.h"
@@ -60,6 +61,21 @@ gboolean ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_
  */
 gboolean ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
     const char *recipient, ingest_result *r, GError **error);
+
+/*
+ * Parse raw_digest with the configured limits, attachments into sp:
+ * what ingest_raw does first, for a thread that parses ahead of the one
+ * that ingests (the daemon's worker parses the batch it just fetched
+ * while the previous batch is ingested).  NULL with the parse error.
+ */
+mail_msg *ingest_parse(const config *cfg, spool *sp, const char *raw_digest, GError **error);
+/*
+ * ingest_raw_in_txn with the message parsed already (taken over and
+ * freed; NULL: parse here, as ingest_raw_in_txn does).  The spool files
+ * the parse wrote must be durable before the caller's COMMIT.
+ */
+gboolean ingest_parsed_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, mail_msg *parsed, ingest_result *r, GError **error);
 
 /*
  * A message over limits.max_message_size (guard_too_large() on its

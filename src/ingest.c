@@ -730,11 +730,12 @@ ingest_raw_released(ingest_ctx *ctx, const char *raw_digest, ingest_result *r,
  */
 static gboolean
 ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
-    const char *recipient, gboolean in_txn, ingest_result *r, GError **error)
+    const char *recipient, gboolean in_txn, mail_msg *parsed, ingest_result *r,
+    GError **error)
 {
 	g_autofree char *path = spool_path(ctx->sp, SPOOL_RAW, raw_digest);
 	g_autoptr(GError) perr = NULL;
-	g_autoptr(mail_msg) m = NULL;
+	g_autoptr(mail_msg) m = parsed;
 	conv_match cm;
 	gint64 case_id = 0, seen;
 	gboolean ok, handled = FALSE;
@@ -753,7 +754,8 @@ ingest_one(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
 	if (!mode.releasing && (seen = store_quarantine_seen(ctx->st, source_key, raw_digest,
 	    error)) != 0)
 		return seen > 0 ? duplicate(ctx, 0, "quarantine entry", r, error) : FALSE;
-	m = parse_limited(ctx, path, &perr);
+	if (m == NULL)
+		m = parse_limited(ctx, path, &perr);
 	if (m == NULL) {
 		if (perr->code == CG_ERROR_TEMP) {
 			g_propagate_error(error, g_steal_pointer(&perr));
@@ -802,12 +804,34 @@ gboolean
 ingest_raw(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
     const char *recipient, ingest_result *r, GError **error)
 {
-	return ingest_one(ctx, raw_digest, source_key, recipient, FALSE, r, error);
+	return ingest_one(ctx, raw_digest, source_key, recipient, FALSE, NULL, r, error);
 }
 
 gboolean
 ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
     const char *recipient, ingest_result *r, GError **error)
 {
-	return ingest_one(ctx, raw_digest, source_key, recipient, TRUE, r, error);
+	return ingest_one(ctx, raw_digest, source_key, recipient, TRUE, NULL, r, error);
+}
+
+mail_msg *
+ingest_parse(const config *cfg, spool *sp, const char *raw_digest, GError **error)
+{
+	const limits_config *l = &cfg->limits;
+	mail_limits lim = { l->max_message_size, l->max_attachment_size, l->max_attachments,
+	    l->max_mime_depth, l->max_parts };
+	g_autofree char *path = spool_path(sp, SPOOL_RAW, raw_digest);
+
+	if (path == NULL) {
+		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "bad spool digest");
+		return NULL;
+	}
+	return mail_parse_file_limits(path, sp, &lim, error);
+}
+
+gboolean
+ingest_parsed_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_key,
+    const char *recipient, mail_msg *parsed, ingest_result *r, GError **error)
+{
+	return ingest_one(ctx, raw_digest, source_key, recipient, TRUE, parsed, r, error);
 }

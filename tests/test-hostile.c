@@ -121,6 +121,58 @@ ingest_bytes(fixture *f, const char *raw, size_t len, ingest_result *r)
 	g_assert_true(ok);
 }
 
+/*
+ * The daemon parses a batch ahead of its ingest (ingest_parse, then
+ * ingest_parsed_in_txn): the same outcome as parsing inside, a parse
+ * that failed ahead (NULL) is parsed and held inside, and a duplicate
+ * frees what was parsed for it.
+ */
+static void
+test_parsed_ahead(fixture *f, gconstpointer data)
+{
+	static const char good[] = "From: Ann <ann@member.example>\r\nTo: members@example.org\r\n"
+	    "Subject: Missing royalties\r\nMessage-ID: <ahead.1@member.example>\r\n\r\n"
+	    "My statement for March is missing.\r\n";
+	static const char nofrom[] = "To: members@example.org\r\nSubject: who\r\n"
+	    "Message-ID: <ahead.2@member.example>\r\n\r\nno sender\r\n";
+	g_autoptr(GError) err = NULL;
+	g_autofree char *d1 = spool_put(f->sp, SPOOL_RAW, good, strlen(good), &err);
+	g_autofree char *d2 = spool_put(f->sp, SPOOL_RAW, nofrom, strlen(nofrom), &err);
+	ingest_ctx ctx = { 0 };
+	ingest_result r1, r2, r3;
+	mail_msg *m;
+
+	g_assert_no_error(err);
+	ctx.cfg = f->cfg;
+	ctx.st = f->st;
+	ctx.sp = f->sp;
+	g_assert_null(ingest_parse(f->cfg, f->sp, "../../etc/passwd", &err));
+	g_assert_error(err, CG_ERROR, CG_ERROR_PERM);
+	g_clear_error(&err);
+	m = ingest_parse(f->cfg, f->sp, d1, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(m);
+	g_assert_cmpstr(m->message_id, ==, "ahead.1@member.example");
+
+	g_assert_true(store_begin(f->st, &err));
+	g_assert_true(ingest_parsed_in_txn(&ctx, d1, "a/INBOX/1/1", NULL, m, &r1, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(r1.outcome, ==, INGEST_NEW_CASE);
+	g_assert_cmpstr(r1.message_id, ==, "ahead.1@member.example");
+	g_assert_true(ingest_parsed_in_txn(&ctx, d2, "a/INBOX/1/2", NULL, NULL, &r2, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(r2.outcome, !=, INGEST_NEW_CASE);
+	/* seen before: what was parsed ahead is freed, not used */
+	m = ingest_parse(f->cfg, f->sp, d1, &err);
+	g_assert_true(ingest_parsed_in_txn(&ctx, d1, "a/INBOX/1/1", NULL, m, &r3, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(r3.outcome, ==, INGEST_DUPLICATE);
+	g_assert_true(store_commit(f->st, &err));
+	ingest_result_clear(&r1);
+	ingest_result_clear(&r2);
+	ingest_result_clear(&r3);
+}
+
 /* The composed acknowledgement of a case, parsed back; NULL if none was queued. */
 static GMimeMessage *
 ack_of(fixture *f, gint64 case_id, char **raw_r)
@@ -871,6 +923,8 @@ main(int argc, char **argv)
 	g_test_add_func("/hostile/tnef-message", test_tnef_message);
 	g_test_add("/hostile/limits-ack", fixture, NULL, fix_setup, test_limits_ack, fix_teardown);
 	g_test_add("/hostile/oversize", fixture, NULL, fix_setup, test_oversize, fix_teardown);
+	g_test_add("/hostile/parsed-ahead", fixture, NULL, fix_setup, test_parsed_ahead,
+	    fix_teardown);
 	g_test_add("/hostile/corpus-pipeline", fixture, NULL, fix_setup, test_corpus_pipeline,
 	    fix_teardown);
 	return g_test_run();
