@@ -20,15 +20,13 @@ typedef struct smtp_conn smtp_conn;
 smtp_conn *smtp_open(const endpoint *ep, const char *helo_name, GError **error);
 
 /*
- * Send the message in file path from env_from ("" is the null sender)
- * to rcpt.  Both addresses are checked with cg_address_valid first.
- * CG_ERROR_TEMP for 4xx and network errors, CG_ERROR_PERM for 5xx; the
- * message names the code and the server's text.  After a failure the
- * connection is RSET (or marked dead) and can be used again or closed.
+ * Send the message data (len bytes, CRLF line ends) from env_from (""
+ * is the null sender) to rcpt.  Both addresses are checked with
+ * cg_address_valid first.  CG_ERROR_TEMP for 4xx and network errors,
+ * CG_ERROR_PERM for 5xx; the message names the code and the server's
+ * text.  After a failure the connection is RSET (or marked dead) and
+ * can be used again or closed.
  */
-gboolean smtp_send_file(smtp_conn *c, const char *env_from, const char *rcpt,
-    const char *path, GError **error);
-/* The same for a message held in memory (len bytes, CRLF line ends). */
 gboolean smtp_send_data(smtp_conn *c, const char *env_from, const char *rcpt,
     const void *data, gsize len, GError **error);
 

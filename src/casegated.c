@@ -10,10 +10,12 @@
  *                           (or sleep and poll); while a batch is
  *                           ingested (a short-lived thread of its own,
  *                           the worker's database connection handed
- *                           over), the worker fetches the next one
- *   the outbox              deliver what is due over smtp.connections
- *                           SMTP connections at once (a thread each per
- *                           round), woken by the workers after each batch
+ *                           over), the worker fetches and parses the
+ *                           next one
+ *   the outbox              compose and deliver what is due over
+ *                           smtp.connections SMTP connections at once (a
+ *                           thread each per round), woken by the workers
+ *                           after each batch
  *   main                    signals (signalfd), reload, systemd status
  *                           and watchdog
  *

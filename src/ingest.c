@@ -333,18 +333,26 @@ screen(ingest_ctx *ctx, const mail_msg *m, const char *path, const char *raw_dig
 	return TRUE;
 }
 
+static mail_limits
+parse_limits(const config *cfg)
+{
+	const limits_config *l = &cfg->limits;
+	mail_limits lim = { l->max_message_size, l->max_attachment_size, l->max_attachments,
+	    l->max_mime_depth, l->max_parts };
+
+	return lim;
+}
+
 /* Parse with the configured limits; mail fetched header-only says so. */
 static mail_msg *
 parse_limited(ingest_ctx *ctx, const char *path, GError **error)
 {
-	const limits_config *l = &ctx->cfg->limits;
-	mail_limits lim = { l->max_message_size, l->max_attachment_size, l->max_attachments,
-	    l->max_mime_depth, l->max_parts };
+	mail_limits lim = parse_limits(ctx->cfg);
 	mail_msg *m = mail_parse_file_limits(path, ctx->sp, &lim, error);
 
 	if (m != NULL && mode.declared_size > 0) {
 		g_autofree char *have = mail_size_text(mode.declared_size);
-		g_autofree char *limit = mail_size_text(l->max_message_size);
+		g_autofree char *limit = mail_size_text(ctx->cfg->limits.max_message_size);
 
 		m->size = mode.declared_size;
 		mail_dropped(m, "the whole message (%s): larger than the %s limit; only its "
@@ -817,9 +825,7 @@ ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_ke
 mail_msg *
 ingest_parse(const config *cfg, spool *sp, const char *raw_digest, GError **error)
 {
-	const limits_config *l = &cfg->limits;
-	mail_limits lim = { l->max_message_size, l->max_attachment_size, l->max_attachments,
-	    l->max_mime_depth, l->max_parts };
+	mail_limits lim = parse_limits(cfg);
 	g_autofree char *path = spool_path(sp, SPOOL_RAW, raw_digest);
 
 	if (path == NULL) {

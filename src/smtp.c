@@ -27,7 +27,6 @@
  * reopen it.
  */
 #include <arpa/inet.h>
-#include <sys/stat.h>
 #include <errno.h>
 #include <string.h>
 
@@ -47,7 +46,7 @@ int mailesmtp_parse_ehlo(mailsmtp *session);
 
 #define SMTP_DEFAULT_TIMEOUT	60
 /* Composed acknowledgements are a few KiB; anything this big is a bug. */
-#define SMTP_MAX_FILE		(32 * 1024 * 1024)
+#define SMTP_MAX_MESSAGE	(32 * 1024 * 1024)	/* mailsmtp_data_message takes one buffer */
 
 struct smtp_conn {
 	mailsmtp	*smtp;
@@ -456,32 +455,6 @@ smtp_open(const endpoint *ep, const char *helo_name, GError **error)
 	return c;
 }
 
-/* The whole file: mailsmtp_data_message has no streaming variant. */
-static char *
-read_message(smtp_conn *c, const char *path, gsize *len_r, GError **error)
-{
-	GError *e = NULL;
-	struct stat sb;
-	char *data;
-
-	if (stat(path, &sb) == -1) {
-		g_set_error(error, CG_ERROR, errno == ENOENT ? CG_ERROR_PERM : CG_ERROR_TEMP,
-		    "%s: stat(%s) failed: %s", c->where, path, g_strerror(errno));
-		return NULL;
-	}
-	if (!S_ISREG(sb.st_mode) || sb.st_size > SMTP_MAX_FILE || sb.st_size == 0) {
-		g_set_error(error, CG_ERROR, CG_ERROR_PERM,
-		    "%s: %s: not a regular file of 1 to %d bytes", c->where, path, SMTP_MAX_FILE);
-		return NULL;
-	}
-	if (!g_file_get_contents(path, &data, len_r, &e)) {
-		g_set_error(error, CG_ERROR, CG_ERROR_TEMP, "%s: %s", c->where, e->message);
-		g_error_free(e);
-		return NULL;
-	}
-	return data;
-}
-
 static gboolean
 transaction(smtp_conn *c, const char *env_from, const char *rcpt, const char *data,
     gsize len, GError **error)
@@ -569,29 +542,15 @@ send_bytes(smtp_conn *c, const char *env_from, const char *rcpt, const char *wha
 }
 
 gboolean
-smtp_send_file(smtp_conn *c, const char *env_from, const char *rcpt, const char *path,
-    GError **error)
-{
-	g_autofree char *data = NULL;
-	gsize len = 0;
-
-	g_return_val_if_fail(c != NULL, FALSE);
-	if (!send_ready(c, env_from, rcpt, error) ||
-	    (data = read_message(c, path, &len, error)) == NULL)
-		return FALSE;
-	return send_bytes(c, env_from, rcpt, path, data, len, error);
-}
-
-gboolean
 smtp_send_data(smtp_conn *c, const char *env_from, const char *rcpt, const void *data,
     gsize len, GError **error)
 {
 	g_return_val_if_fail(c != NULL, FALSE);
 	if (!send_ready(c, env_from, rcpt, error))
 		return FALSE;
-	if (data == NULL || len == 0 || len > SMTP_MAX_FILE) {
+	if (data == NULL || len == 0 || len > SMTP_MAX_MESSAGE) {
 		g_set_error(error, CG_ERROR, CG_ERROR_PERM,
-		    "%s: a message of 1 to %d bytes is required", c->where, SMTP_MAX_FILE);
+		    "%s: a message of 1 to %d bytes is required", c->where, SMTP_MAX_MESSAGE);
 		return FALSE;
 	}
 	return send_bytes(c, env_from, rcpt, "message", data, len, error);

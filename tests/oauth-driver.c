@@ -73,11 +73,15 @@ static int
 login_smtp(endpoint *ep, char **send)
 {
 	GError *e = NULL;
+	g_autofree char *data = NULL;
+	gsize len = 0;
 	smtp_conn *c;
 
+	if (send != NULL && !g_file_get_contents(send[2], &data, &len, &e))
+		return fail(e);
 	if ((c = smtp_open(ep, "casegate.example.test", &e)) == NULL)
 		return fail(e);
-	if (send != NULL && !smtp_send_file(c, send[0], send[1], send[2], &e)) {
+	if (send != NULL && !smtp_send_data(c, send[0], send[1], data, len, &e)) {
 		smtp_close(c);
 		return fail(e);
 	}

@@ -55,6 +55,8 @@ main(int argc, char **argv)
 	const char *helo = "casegate.example.test", *from;
 	smtp_conn *c;
 	GError *e = NULL;
+	g_autofree char *data = NULL;
+	gsize len = 0;
 	int ch, count = 1, i, rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -88,8 +90,14 @@ main(int argc, char **argv)
 		g_error_free(e);
 		return rc;
 	}
+	if (!g_file_get_contents(argv[5], &data, &len, &e)) {
+		fprintf(stderr, "smtp-driver: %s\n", e->message);
+		g_error_free(e);
+		smtp_close(c);
+		return 1;
+	}
 	for (i = 0; i < count; i++) {
-		if (!smtp_send_file(c, from, argv[4], argv[5], &e)) {
+		if (!smtp_send_data(c, from, argv[4], data, len, &e)) {
 			fprintf(stderr, "smtp-driver: %s\n", e->message);
 			rc = exit_code(e);
 			g_clear_error(&e);
