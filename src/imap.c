@@ -606,6 +606,28 @@ imap_close(imap_conn *c)
 
 /* ---- folders ---- */
 
+/*
+ * libetpan records an untagged EXISTS or RECENT in the selection info
+ * whatever command it came with, and mailimap_idle() clears both.  Mail
+ * that arrives after a listing is announced in the response to the
+ * FETCH or MOVE that follows, and the server does not announce it again
+ * in IDLE, so imap_wait() checks first.  A SELECT or a listing sees
+ * everything announced so far, so each starts afresh.
+ */
+static void
+imap_forget_news(imap_conn *c)
+{
+	c->imap->imap_selection_info->sel_has_exists = 0;
+	c->imap->imap_selection_info->sel_has_recent = 0;
+}
+
+static gboolean
+imap_has_news(imap_conn *c)
+{
+	return c->imap->imap_selection_info->sel_has_exists ||
+	    c->imap->imap_selection_info->sel_has_recent;
+}
+
 gboolean
 imap_select(imap_conn *c, const char *folder, guint32 *uidvalidity_r,
     guint32 *uidnext_r, GError **error)
@@ -626,6 +648,7 @@ imap_select(imap_conn *c, const char *folder, guint32 *uidvalidity_r,
 		imap_err(c, error, CG_ERROR_TEMP, "SELECT %s: no selection data", folder);
 		return FALSE;
 	}
+	imap_forget_news(c);
 	if (uidvalidity_r != NULL)
 		*uidvalidity_r = c->imap->imap_selection_info->sel_uidvalidity;
 	if (uidnext_r != NULL)
@@ -722,6 +745,7 @@ imap_list_from(imap_conn *c, guint32 min_uid, GError **error)
 
 	if (!imap_selected(c, error))
 		return NULL;
+	imap_forget_news(c);
 	out = g_array_new(FALSE, FALSE, sizeof(imap_uid));
 	/* "n:*" on an empty folder is an error on some servers. */
 	if (c->imap->imap_selection_info->sel_exists == 0)
@@ -1249,6 +1273,10 @@ imap_wait(imap_conn *c, int secs, int wake_fd, GError **error)
 		secs = 1;
 	if (secs > IMAP_MAX_WAIT)
 		secs = IMAP_MAX_WAIT;
+	if (imap_has_news(c)) {
+		imap_forget_news(c);
+		return IMAP_WAIT_NEWMAIL;
+	}
 	if (imap_has_idle(c))
 		return imap_wait_idle(c, secs, wake_fd, error);
 	return imap_wait_poll(c, secs, wake_fd, error);

@@ -2,7 +2,8 @@
 # 0020-imap.t - imap.c and tls.c against the harness's Dovecot: IMAPS
 # and STARTTLS login, listing, batched and one-by-one fetch (byte for
 # byte), a zero-length and a 50 MB message (memory stays flat), MOVE,
-# IDLE; and every refusal: host-name mismatch, self-signed and expired
+# IDLE and polling (including mail announced during the MOVE before the
+# wait); and every refusal: host-name mismatch, self-signed and expired
 # certificates (with no login attempt reaching the server), a wrong
 # password, STARTTLS missing or followed by injected plaintext, plain
 # IMAP, and a folder name carrying CR/LF.
@@ -164,6 +165,31 @@ ok "grep -q 'C: [0-9]* NOOP' '$CG_T/poll.err' && ! grep -q 'C: [0-9]* IDLE' '$CG
     "polling used NOOP, not IDLE"
 run 0 "polling times out" "${imaps[@]}" "${common[@]}" --no-idle --poll 1 idle 1
 is "$out" timeout "polling, nothing new: timeout"
+
+# Mail that comes while the daemon is moving what it listed is announced
+# in the MOVE's response ("* n EXISTS"); libetpan forgets that when
+# IDLE starts, and Dovecot does not say it again: the wait must report
+# it at once rather than sleep until the next IDLE restart.
+run 0 "ensure Race" "${imaps[@]}" "${common[@]}" ensure Race
+for mode in idle poll; do
+	extra=()
+	[ $mode = poll ] && extra=(--no-idle --poll 30)
+	mkfifo "$CG_T/go.$mode"
+	"$driver" "${imaps[@]}" "${common[@]}" "${extra[@]}" -vv move-then-idle Race 20 \
+	    <"$CG_T/go.$mode" >"$CG_T/race.out" 2>"$CG_T/race.err" &
+	race_pid=$!
+	servers_cleanup_add "kill $race_pid"
+	exec 5>"$CG_T/go.$mode"
+	ok "wait_until 10 grep -q '^listed [1-9]' '$CG_T/race.out'" "$mode: the pass has listed INBOX"
+	mbox_put members INBOX "$CG_T/msgs/m3"
+	t0=$(ms)
+	echo go >&5
+	exec 5>&-
+	wait "$race_pid"
+	elapsed=$(( $(ms) - t0 ))
+	is "$(tail -n 1 "$CG_T/race.out")" newmail "$mode: the wait reports it"
+	ok "[ $elapsed -lt 5000 ]" "$mode: at once, not after the wait ($elapsed ms)"
+done
 
 # libetpan select()s: a socket numbered >= FD_SETSIZE would abort the
 # process ("bit out of range"), so imap.c refuses first.

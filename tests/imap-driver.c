@@ -16,6 +16,11 @@
  *   ensure FOLDER           "ok"
  *   idle SECS               "newmail", "timeout" or "woken"; with
  *                           --wake-after S a self-pipe is written after S s
+ *   move-then-idle DEST SECS
+ *                           the daemon's pass: list INBOX and print
+ *                           "listed N", read a line from stdin (the
+ *                           test delivers new mail meanwhile), move the
+ *                           listed UIDs to DEST, then idle SECS
  *
  * --no-idle makes idle poll with NOOP (every --poll S); --fill-fds N
  * opens N descriptors first (raising the soft limit as needed), to push
@@ -258,6 +263,39 @@ cmd_idle(imap_conn *c, const opts *o, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Mail that arrives after the listing is announced in the MOVE's
+ * response, not in the IDLE that follows: the wait must still report it.
+ */
+static int
+cmd_move_then_idle(imap_conn *c, const opts *o, int argc, char **argv)
+{
+	char line[64];
+	GError *err = NULL;
+	GArray *l;
+
+	if (argc != 2)
+		return usage("move-then-idle DEST SECS");
+	if ((l = imap_list_from(c, 1, &err)) == NULL)
+		return fail(err);
+	printf("listed %u\n", l->len);
+	fflush(stdout);
+	if (fgets(line, sizeof(line), stdin) == NULL) {
+		g_array_free(l, TRUE);
+		return usage("move-then-idle: no go-ahead on stdin");
+	}
+	for (guint i = 0; i < l->len; i++) {
+		guint32 uid = g_array_index(l, imap_uid, i).uid;
+
+		if (!imap_move(c, &uid, 1, argv[0], &err)) {
+			g_array_free(l, TRUE);
+			return fail(err);
+		}
+	}
+	g_array_free(l, TRUE);
+	return cmd_idle(c, o, 1, argv + 1);
+}
+
 static int
 cmd_list(imap_conn *c, int argc, char **argv)
 {
@@ -310,6 +348,8 @@ run(imap_conn *c, const opts *o, int argc, char **argv)
 		return cmd_move(c, argc, argv);
 	if (strcmp(cmd, "idle") == 0)
 		return cmd_idle(c, o, argc, argv);
+	if (strcmp(cmd, "move-then-idle") == 0)
+		return cmd_move_then_idle(c, o, argc, argv);
 	return usage("unknown command");
 }
 
