@@ -607,25 +607,24 @@ imap_close(imap_conn *c)
 /* ---- folders ---- */
 
 /*
- * libetpan records an untagged EXISTS or RECENT in the selection info
- * whatever command it came with, and mailimap_idle() clears both.  Mail
- * that arrives after a listing is announced in the response to the
- * FETCH or MOVE that follows, and the server does not announce it again
- * in IDLE, so imap_wait() checks first.  A SELECT or a listing sees
- * everything announced so far, so each starts afresh.
+ * libetpan records an untagged EXISTS in the selection info whatever
+ * command it came with, and mailimap_idle() clears it.  Mail that
+ * arrives after a listing is announced in the response to the FETCH or
+ * MOVE that follows, and the server does not announce it again in IDLE,
+ * so imap_wait() checks first.  A SELECT or a listing sees everything
+ * announced so far, so each starts afresh.  (RECENT alone is no news:
+ * the count also changes when our own MOVE takes messages away.)
  */
 static void
 imap_forget_news(imap_conn *c)
 {
 	c->imap->imap_selection_info->sel_has_exists = 0;
-	c->imap->imap_selection_info->sel_has_recent = 0;
 }
 
 static gboolean
 imap_has_news(imap_conn *c)
 {
-	return c->imap->imap_selection_info->sel_has_exists ||
-	    c->imap->imap_selection_info->sel_has_recent;
+	return c->imap->imap_selection_info->sel_has_exists;
 }
 
 gboolean
