@@ -545,6 +545,10 @@ dsn_looks_like_bounce(const mail_msg *m)
 	if (s.auto_submitted != NULL)
 		while (*s.auto_submitted == ' ')
 			s.auto_submitted++;
+	/* Copy only a text over the limit: g_strndup() pads its copy with
+	 * NULs to the full 512 KB, for every message. */
+	if (strnlen(m->text, DSN_SCAN_MAX + 1) <= DSN_SCAN_MAX)
+		return decide(&s, m->text);
 	text = g_strndup(m->text, DSN_SCAN_MAX);
 	return decide(&s, text);
 }
