@@ -66,9 +66,16 @@ gboolean ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *
  * Parse raw_digest with the configured limits, attachments into sp:
  * what ingest_raw does first, for a thread that parses ahead of the one
  * that ingests (the daemon's worker parses the batch it just fetched
- * while the previous batch is ingested).  NULL with the parse error.
+ * while the previous batch is ingested).  The message comes prepared
+ * (ingest_prepare).  NULL with the parse error.
  */
 mail_msg *ingest_parse(const config *cfg, spool *sp, const char *raw_digest, GError **error);
+
+/*
+ * Fill m's derived fields (visible text, language guess): pure work on
+ * the text, done ahead so the thread that holds the database does not.
+ */
+void ingest_prepare(mail_msg *m);
 /*
  * ingest_raw_in_txn with the message parsed already (taken over and
  * freed; NULL: parse here, as ingest_raw_in_txn does).  The spool files

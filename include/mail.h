@@ -44,6 +44,14 @@ typedef struct {
 	GPtrArray *problems;	/* char *: what was odd or dropped, for the record */
 	GPtrArray *dropped;	/* char *: what a limit left out, one line each, for
 				 * the member's acknowledgement and the case record */
+	/*
+	 * Derived from the text by ingest_prepare(), in the worker that
+	 * parses ahead, so the single database writer need not: NULL and
+	 * FALSE mean "not yet", and the user computes it then.
+	 */
+	char	*visible;	/* text_reply_visible(text) */
+	const char *lang_guess;	/* lang_detect(subject, text); static, NULL: undecided */
+	gboolean lang_guessed;	/* lang_guess holds the answer */
 } mail_msg;
 
 /*

@@ -288,7 +288,8 @@ case_vars(ingest_ctx *ctx, const store_case *c)
 static char *
 record_visible(ingest_ctx *ctx, const mail_msg *m, gint64 msg_row, GError **error)
 {
-	g_autofree char *visible = text_reply_visible(m->text);
+	g_autofree char *visible = m->visible != NULL ? g_strdup(m->visible) :
+	    text_reply_visible(m->text);
 
 	if (msg_row > 0 && !store_message_set_visible(ctx->st, msg_row, visible, error))
 		return NULL;

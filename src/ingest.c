@@ -24,6 +24,7 @@
 #include "members.h"
 #include "outbox.h"
 #include "quarantine.h"
+#include "text.h"
 #include "thread.h"
 
 const char *
@@ -822,17 +823,31 @@ ingest_raw_in_txn(ingest_ctx *ctx, const char *raw_digest, const char *source_ke
 	return ingest_one(ctx, raw_digest, source_key, recipient, TRUE, NULL, r, error);
 }
 
+void
+ingest_prepare(mail_msg *m)
+{
+	if (m->visible == NULL)
+		m->visible = text_reply_visible(m->text);
+	if (!m->lang_guessed) {
+		m->lang_guess = lang_detect(m->subject, m->text, NULL);
+		m->lang_guessed = TRUE;
+	}
+}
+
 mail_msg *
 ingest_parse(const config *cfg, spool *sp, const char *raw_digest, GError **error)
 {
 	mail_limits lim = parse_limits(cfg);
 	g_autofree char *path = spool_path(sp, SPOOL_RAW, raw_digest);
+	mail_msg *m;
 
 	if (path == NULL) {
 		g_set_error(error, CG_ERROR, CG_ERROR_PERM, "bad spool digest");
 		return NULL;
 	}
-	return mail_parse_file_limits(path, sp, &lim, error);
+	if ((m = mail_parse_file_limits(path, sp, &lim, error)) != NULL)
+		ingest_prepare(m);
+	return m;
 }
 
 gboolean

@@ -256,7 +256,8 @@ lang_for_mail(const config *cfg, const char *member_lang, const mail_msg *m,
 	else if (m != NULL &&
 	    (code = lang_from_header(mail_header_get(m, "Content-Language"))) != NULL)
 		why = "Content-Language";
-	else if (m != NULL && (code = lang_detect(m->subject, m->text, NULL)) != NULL)
+	else if (m != NULL && (code = m->lang_guessed ? m->lang_guess :
+	    lang_detect(m->subject, m->text, NULL)) != NULL)
 		why = "detected";
 	else {
 		code = lang_default(cfg);

@@ -158,6 +158,7 @@ mail_msg_free(mail_msg *m)
 	g_ptr_array_unref(m->headers);
 	g_ptr_array_unref(m->problems);
 	g_ptr_array_unref(m->dropped);
+	g_free(m->visible);
 	g_free(m);
 }
 

@@ -14,6 +14,7 @@
 #include "guard.h"
 #include "imap.h"
 #include "ingest.h"
+#include "lang.h"
 #include "mail.h"
 #include "outbox.h"
 #include "quarantine.h"
@@ -125,14 +126,17 @@ ingest_bytes(fixture *f, const char *raw, size_t len, ingest_result *r)
  * The daemon parses a batch ahead of its ingest (ingest_parse, then
  * ingest_parsed_in_txn): the same outcome as parsing inside, a parse
  * that failed ahead (NULL) is parsed and held inside, and a duplicate
- * frees what was parsed for it.
+ * frees what was parsed for it.  What ingest_prepare() derived ahead
+ * (visible text, language guess) is what the ingest stores.
  */
 static void
 test_parsed_ahead(fixture *f, gconstpointer data)
 {
 	static const char good[] = "From: Ann <ann@member.example>\r\nTo: members@example.org\r\n"
-	    "Subject: Missing royalties\r\nMessage-ID: <ahead.1@member.example>\r\n\r\n"
-	    "My statement for March is missing.\r\n";
+	    "Subject: Relevé manquant\r\nMessage-ID: <ahead.1@member.example>\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+	    "Bonjour, je ne trouve pas mon relevé de mars dans le portail.\r\n\r\n"
+	    "Le 2 mars, Member Services a écrit :\r\n> Votre relevé est en ligne.\r\n";
 	static const char nofrom[] = "To: members@example.org\r\nSubject: who\r\n"
 	    "Message-ID: <ahead.2@member.example>\r\n\r\nno sender\r\n";
 	g_autoptr(GError) err = NULL;
@@ -140,6 +144,9 @@ test_parsed_ahead(fixture *f, gconstpointer data)
 	g_autofree char *d2 = spool_put(f->sp, SPOOL_RAW, nofrom, strlen(nofrom), &err);
 	ingest_ctx ctx = { 0 };
 	ingest_result r1, r2, r3;
+	g_autofree char *visible = NULL, *stored = NULL;
+	g_autoptr(GPtrArray) msgs = NULL;
+	g_autoptr(store_case) c = NULL;
 	mail_msg *m;
 
 	g_assert_no_error(err);
@@ -153,12 +160,31 @@ test_parsed_ahead(fixture *f, gconstpointer data)
 	g_assert_no_error(err);
 	g_assert_nonnull(m);
 	g_assert_cmpstr(m->message_id, ==, "ahead.1@member.example");
+	/* prepared ahead: the same answers the ingest would compute */
+	visible = text_reply_visible(m->text);
+	g_assert_cmpstr(m->visible, ==, visible);
+	g_assert_null(strstr(m->visible, "en ligne"));
+	g_assert_true(m->lang_guessed);
+	g_assert_cmpstr(m->lang_guess, ==, "fr");
+	g_assert_cmpstr(m->lang_guess, ==, lang_detect(m->subject, m->text, NULL));
+	/* and the ingest uses them rather than doing the work again */
+	g_free(m->visible);
+	m->visible = g_strdup("prepared ahead");
 
 	g_assert_true(store_begin(f->st, &err));
 	g_assert_true(ingest_parsed_in_txn(&ctx, d1, "a/INBOX/1/1", NULL, m, &r1, &err));
 	g_assert_no_error(err);
 	g_assert_cmpint(r1.outcome, ==, INGEST_NEW_CASE);
 	g_assert_cmpstr(r1.message_id, ==, "ahead.1@member.example");
+	msgs = store_case_messages(f->st, r1.case_id, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(msgs->len, >=, 1);
+	stored = store_message_visible(f->st,
+	    ((store_message *)g_ptr_array_index(msgs, 0))->id, &err);
+	g_assert_cmpstr(stored, ==, "prepared ahead");
+	c = store_case_get(f->st, r1.case_id, &err);
+	g_assert_nonnull(c);
+	g_assert_cmpstr(c->lang, ==, "fr");
 	g_assert_true(ingest_parsed_in_txn(&ctx, d2, "a/INBOX/1/2", NULL, NULL, &r2, &err));
 	g_assert_no_error(err);
 	g_assert_cmpint(r2.outcome, !=, INGEST_NEW_CASE);
