@@ -589,32 +589,24 @@ ingest_job_free(ingest_job *j)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ingest_job, ingest_job_free)
 
 /*
- * Move what job committed out of the folder and note the position.
- * FALSE when the connection is gone (then dropped); the UIDs stay and
- * are fetched again, where their source keys make them duplicates.
+ * Move what a job committed out of the folder.  Runs beside the next
+ * job, so it touches neither the database nor the connection's state on
+ * failure: the caller drops the connection once the job is joined, and
+ * the UIDs left behind are fetched again, where their source keys make
+ * them duplicates.
  */
 static gboolean
-move_committed(worker *w, guint32 uidvalidity, const GArray *done, guint32 *last_uid,
-    guint *moved)
+move_committed(worker *w, const GArray *done, guint32 *last_uid, guint *moved,
+    GError **error)
 {
-	const imap_account *a = w->acct;
-	g_autoptr(GError) err = NULL;
-	guint32 max;
-
 	if (done->len == 0)
 		return TRUE;
-	if (w->imap == NULL)
-		return FALSE;
-	max = g_array_index(done, guint32, done->len - 1);
 	pipe_write(w->base.g->kick_pipe[1]);
-	if (!imap_move(w->imap, (guint32 *)done->data, done->len, a->processed_folder, &err)) {
-		drop_imap(w, err->message);
+	if (!imap_move(w->imap, (guint32 *)done->data, done->len, w->acct->processed_folder,
+	    error))
 		return FALSE;
-	}
 	*moved += done->len;
-	*last_uid = MAX(max, *last_uid);
-	if (!store_mailbox_set(w->base.st, a->name, a->folder, uidvalidity, *last_uid, &err))
-		log_warnx("imap %s: %s", a->name, err->message);
+	*last_uid = MAX(*last_uid, g_array_index(done, guint32, done->len - 1));
 	return TRUE;
 }
 
@@ -672,57 +664,64 @@ fetch_batch(worker *w, const GArray *list, guint i, guint n, GPtrArray **parsed_
 }
 
 /*
- * The batches of list, in a pipeline: fetch batch k+1 while batch k is
- * ingested, then move batch k once its COMMIT returned.  A UID leaves
- * the folder only after the COMMIT that holds its case, as before.
+ * The batches of list, in a pipeline: while batch k is ingested, the
+ * worker moves batch k-1 (committed) and fetches batch k+1.  Dovecot's
+ * MOVE took 29% of the wall time when it waited for nothing else.  A
+ * UID leaves the folder only after the COMMIT that holds its case.
+ * Returns with every job joined; the highest UID moved is in *last_uid.
  */
 static void
-fetch_ingest_move(worker *w, const GArray *list, guint32 uidvalidity, guint *moved)
+fetch_ingest_move(worker *w, const GArray *list, guint32 uidvalidity, guint *moved,
+    guint32 *last_uid)
 {
 	gated *g = w->base.g;
 	const imap_account *a = w->acct;
 	g_autoptr(ingest_job) job = NULL;
-	guint32 last_uid = 0;
 	guint i;
 
 	for (i = 0; i < list->len && !stopping(g); i += a->fetch_batch) {
 		guint n = MIN((guint)a->fetch_batch, list->len - i);
+		g_autoptr(ingest_job) prev = NULL;
 		g_autoptr(GError) err = NULL;
-		gboolean ok = TRUE, lost;
+		gboolean ok, lost;
 		GPtrArray *parsed = NULL;
 		GArray *fetched;
 
 		expect(&w->base, 4 * a->ep.timeout + 10 * (int)n + 10);
 		fetched = fetch_batch(w, list, i, n, &parsed, &lost, &err);
-		if (job != NULL)
-			ok = ingest_job_finish(job);
+		prev = g_steal_pointer(&job);
+		ok = prev == NULL || ingest_job_finish(prev);
 		/* from here on the worker's connection and fields are ours again */
 		if (fetched == NULL) {
 			if (lost) {
 				drop_imap(w, err->message);
-				return;	/* the job's UIDs stay: fetched again, duplicates */
+				return;	/* prev's UIDs stay: fetched again, duplicates */
 			}
 			log_err("imap %s: %s; messages left in %s for a retry", a->name,
 			    err->message, a->folder);
 			w->next_ingest = cg_now() + 30;
+		} else if (ok)
+			job = ingest_job_start(w, fetched, parsed, uidvalidity);
+		else {
+			imap_fetched_array_free(fetched);
+			g_ptr_array_unref(parsed);
 		}
-		if (job != NULL && (!move_committed(w, uidvalidity, job->done, &last_uid,
-		    moved) || !ok)) {
-			if (fetched != NULL) {
-				imap_fetched_array_free(fetched);
-				g_ptr_array_unref(parsed);
-			}
+		g_clear_error(&err);
+		if (prev != NULL && !move_committed(w, prev->done, last_uid, moved, &err)) {
+			g_clear_pointer(&job, ingest_job_free);
+			drop_imap(w, err->message);
 			return;
 		}
-		g_clear_pointer(&job, ingest_job_free);
-		if (fetched == NULL)
+		if (job == NULL)
 			return;
-		job = ingest_job_start(w, fetched, parsed, uidvalidity);
 	}
 	if (job != NULL) {
+		g_autoptr(GError) err = NULL;
+
 		expect(&w->base, 4 * a->ep.timeout + 10 * (int)job->fetched->len + 10);
 		ingest_job_finish(job);
-		move_committed(w, uidvalidity, job->done, &last_uid, moved);
+		if (!move_committed(w, job->done, last_uid, moved, &err))
+			drop_imap(w, err->message);
 	}
 }
 
@@ -771,7 +770,11 @@ process_mailbox(worker *w)
 			return;
 		big_left = big->len - (guint)n;
 	}
-	fetch_ingest_move(w, list, uidvalidity, &moved);
+	last_uid = 0;
+	fetch_ingest_move(w, list, uidvalidity, &moved, &last_uid);
+	if (last_uid > 0 && !store_mailbox_set(w->base.st, a->name, a->folder, uidvalidity,
+	    last_uid, &err))
+		log_warnx("imap %s: %s", a->name, err->message);
 	if (w->imap != NULL)
 		report_status(w, list->len - moved + big_left, NULL);
 }
