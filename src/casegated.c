@@ -10,8 +10,8 @@
  *                           (or sleep and poll); while a batch is
  *                           ingested (a short-lived thread of its own,
  *                           the worker's database connection handed
- *                           over), the worker fetches and parses the
- *                           next one
+ *                           over), the worker moves the one before and
+ *                           fetches and parses the next one
  *   the outbox              compose and deliver what is due over
  *                           smtp.connections SMTP connections at once (a
  *                           thread each per round), woken by the workers
