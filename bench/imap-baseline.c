@@ -4,7 +4,11 @@
  * by tls.c before LOGIN) and UID FETCH every message body of a folder,
  * in batches of the same size casegated uses, discarding the bytes.
  *
- *   imap-baseline HOST PORT USER PASSWORD_FILE CA_FILE FOLDER [BATCH]
+ *   imap-baseline HOST PORT USER PASSWORD_FILE CA_FILE FOLDER [BATCH [MOVE_TO]]
+ *
+ * With MOVE_TO, each batch is then UID MOVEd there, as casegated moves
+ * what it committed: the IMAP work the daemon cannot avoid, with no
+ * processing in between (the server's cost of moving shows apart).
  *
  * Bodies are streamed through libetpan's body handler, as imap.c does,
  * so neither program pays for buffering a 50 MB literal.  BODY.PEEK[]
@@ -114,17 +118,36 @@ list_uids(mailimap *imap)
 	return uids;
 }
 
+static struct mailimap_set *
+uid_set(const guint32 *uids, guint n)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+	guint i;
+
+	for (i = 0; i < n; i++)
+		mailimap_set_add_single(set, uids[i]);
+	return set;
+}
+
+static void
+move_batch(mailimap *imap, const guint32 *uids, guint n, const char *to)
+{
+	struct mailimap_set *set = uid_set(uids, n);
+	int r = mailimap_uid_move(imap, set, to);
+
+	mailimap_set_free(set);
+	if (r != MAILIMAP_NO_ERROR)
+		die("UID MOVE", r);
+}
+
 static void
 fetch_bodies(mailimap *imap, const guint32 *uids, guint n, counts *c)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	struct mailimap_set *set = mailimap_set_new_empty();
+	struct mailimap_set *set = uid_set(uids, n);
 	clist *list = NULL;
-	guint i;
 	int r;
 
-	for (i = 0; i < n; i++)
-		mailimap_set_add_single(set, uids[i]);
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft,
 	    mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
@@ -142,7 +165,7 @@ fetch_bodies(mailimap *imap, const guint32 *uids, guint n, counts *c)
 int
 main(int argc, char **argv)
 {
-	const char *host, *user, *ca, *folder;
+	const char *host, *user, *ca, *folder, *move_to = NULL;
 	g_autofree char *pw = NULL;
 	g_autoptr(GError) err = NULL;
 	GArray *uids;
@@ -153,9 +176,9 @@ main(int argc, char **argv)
 	int port, batch = 50, r;
 	guint i;
 
-	if (argc < 7 || argc > 8) {
+	if (argc < 7 || argc > 9) {
 		fprintf(stderr, "usage: imap-baseline HOST PORT USER PASSWORD_FILE CA_FILE "
-		    "FOLDER [BATCH]\n");
+		    "FOLDER [BATCH [MOVE_TO]]\n");
 		return 2;
 	}
 	host = argv[1];
@@ -164,8 +187,10 @@ main(int argc, char **argv)
 	pw = read_password(argv[4]);
 	ca = argv[5];
 	folder = argv[6];
-	if (argc == 8 && (batch = atoi(argv[7])) < 1)
+	if (argc >= 8 && (batch = atoi(argv[7])) < 1)
 		batch = 50;
+	if (argc == 9)
+		move_to = argv[8];
 	signal(SIGPIPE, SIG_IGN);
 	mailstream_network_delay.tv_sec = 30;
 
@@ -184,10 +209,16 @@ main(int argc, char **argv)
 		die("LOGIN", r);
 	if ((r = mailimap_select(imap, folder)) != MAILIMAP_NO_ERROR)
 		die("SELECT", r);
+	if (move_to != NULL)
+		mailimap_create(imap, move_to);	/* may exist: MOVE says if it is missing */
 	uids = list_uids(imap);
-	for (i = 0; i < uids->len; i += (guint)batch)
-		fetch_bodies(imap, &g_array_index(uids, guint32, i),
-		    MIN((guint)batch, uids->len - i), &c);
+	for (i = 0; i < uids->len; i += (guint)batch) {
+		guint n = MIN((guint)batch, uids->len - i);
+
+		fetch_bodies(imap, &g_array_index(uids, guint32, i), n, &c);
+		if (move_to != NULL)
+			move_batch(imap, &g_array_index(uids, guint32, i), n, move_to);
+	}
 	mailimap_logout(imap);
 	wall = now_ms() - t0;
 	mailimap_free(imap);

@@ -6,9 +6,11 @@
 # Phases, in this order (later ones must not compete with earlier ones
 # for the two cores):
 #   corpus    gen-corpus: 10,000 member messages + one of 50 MB, written
-#             as Maildir files, hard-linked into two backlog users
+#             as Maildir files, hard-linked into three backlog users
 #   rules     rules-bench: the corpus against 500 rules, in-process
-#   baseline  imap-baseline: UID FETCH of every body over verified TLS
+#   baseline  imap-baseline: UID FETCH of every body over verified TLS;
+#             then on the third user the same with each batch UID MOVEd
+#             after its fetch (a': what the server costs casegated)
 #   ingest    casegated (group commit) on the first backlog, then
 #             casegated-g1 (one transaction per message) on the second:
 #             wall, msgs/s, CPU per message, peak RSS (VmHWM)
@@ -71,7 +73,7 @@ t=$(now_ms)
 corpus_json=$("$TOOLS/gen-corpus" "$CORPUS" "$COUNT" "$SEED" "$BIG_MB") ||
     die "gen-corpus failed"
 chown -R nobody:nogroup "$CORPUS"
-for u in benchg bench1; do
+for u in benchg bench1 benchm; do
 	mail_user_add "$u" "pw-$u" || die "mail_user_add $u"
 	h=$CG_T/dovecot/home/$u
 	mkdir -p "$h/Maildir/cur" "$h/Maildir/new" "$h/Maildir/tmp"
@@ -99,6 +101,14 @@ sync
 base_json=$("$TOOLS/imap-baseline" localhost "$IMAPS_PORT" benchg "$CG_T/pw/benchg" \
     "$CA_PEM" INBOX 50) || die "imap-baseline failed: $base_json"
 base_ms=$(json_get "$base_json" wall_ms)
+
+# The same fetch, each batch then moved to Processed (user benchm, its
+# own copy): the IMAP work casegated cannot avoid, with no processing.
+say "baseline: UID FETCH and UID MOVE of every body (user benchm)"
+sync
+move_json=$("$TOOLS/imap-baseline" localhost "$IMAPS_PORT" benchm "$CG_T/pw/benchm" \
+    "$CA_PEM" INBOX 50 Processed) || die "imap-baseline (move) failed: $move_json"
+move_ms=$(json_get "$move_json" wall_ms)
 
 # --- casegated configurations ---------------------------------------------
 conf_write() {		# file user dbdir smtp-port smtp-tls
@@ -296,6 +306,8 @@ g_all_cpu=$(per "$ING_group_all_cpu" "$TOTAL")
 g_all_ratio=$(r "$ING_group_all_wall" "$base_ms")
 s_cpu=$(per "$ING_single_cpu" "$TOTAL")
 ratio_g=$(r "$ING_group_wall" "$base_ms")
+ratio_move=$(r "$move_ms" "$base_ms")
+ratio_g_move=$(r "$ING_group_wall" "$move_ms")
 ratio_s=$(r "$ING_single_wall" "$base_ms")
 gc_speedup=$(r "$ING_single_wall" "$ING_group_wall")
 gc_cpu=$(r "$ING_single_cpu" "$ING_group_cpu")
@@ -312,6 +324,7 @@ rules_rate=$(json_get "$rules_json" msgs_per_s)
 printf '\n%-52s %14s %14s\n' "casegate bench ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ))" "value" "target"
 printf '%-52s %14s %14s\n' "corpus: messages (+ ${BIG_MB} MB one)" "$TOTAL" ""
 printf '%-52s %14s %14s\n' "(a) baseline UID FETCH, wall ms" "$base_ms" ""
+printf '%-52s %14s %14s\n' "(a') UID FETCH + UID MOVE per batch: wall ms, a'/a" "$move_ms, $ratio_move" ""
 printf '%-52s %14s %14s\n' "(b) ingest, group commit: wall ms" "$ING_group_wall" ""
 printf '%-52s %14s %14s\n' "    messages/s" "$g_rate" ""
 printf '%-52s %14s %14s\n' "    CPU ms per message" "$g_cpu" ""
@@ -321,6 +334,7 @@ printf '%-52s %14s %14s\n' "    cases / messages / moved / acks sent" \
 printf '%-52s %14s %14s\n' "    until its outbox is sent too: wall ms, b/a" "$ING_group_all_wall, $g_all_ratio" ""
 printf '%-52s %14s %14s\n' "    CPU ms per message, all work" "$g_all_cpu" ""
 printf '%-52s %14s %14s\n' "(c) ratio b/a" "$ratio_g" "<= 1.5"
+printf '%-52s %14s %14s\n' "    ratio b/a' (against fetch + move)" "$ratio_g_move" ""
 printf '%-52s %14s %14s\n' "(b') ingest, one transaction per message: wall ms" "$ING_single_wall" ""
 printf '%-52s %14s %14s\n' "    messages/s" "$s_rate" ""
 printf '%-52s %14s %14s\n' "    CPU ms per message" "$s_cpu" ""
@@ -344,6 +358,9 @@ cat >"$OUT" <<EOF
   "commit": "$(git -C "$CG_TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)",
   "corpus": $corpus_json,
   "a_baseline": $base_json,
+  "a_fetch_and_move": $move_json,
+  "ratio_a_move_over_a": $ratio_move,
+  "ratio_b_over_a_move": $ratio_g_move,
   "b_ingest_group_commit": {"wall_ms": $ING_group_wall, "msgs_per_s": $g_rate, "cpu_ms": $ING_group_cpu, "cpu_ms_per_msg": $g_cpu, "peak_rss_kb": $ING_group_rss, "outbox_drained_wall_ms": $ING_group_all_wall, "outbox_drained_cpu_ms_per_msg": $g_all_cpu, "cases": $ING_group_cases, "messages": $ING_group_msgs, "moved": $ING_group_moved, "acks_sent": $ING_group_sent},
   "b_ingest_one_txn_per_msg": {"wall_ms": $ING_single_wall, "msgs_per_s": $s_rate, "cpu_ms": $ING_single_cpu, "cpu_ms_per_msg": $s_cpu, "peak_rss_kb": $ING_single_rss, "cases": $ING_single_cases, "messages": $ING_single_msgs, "moved": $ING_single_moved, "acks_sent": $ING_single_sent},
   "c_ratio_b_over_a": $ratio_g,
